@@ -1,0 +1,14 @@
+from importlib import import_module
+from importlib.util import find_spec
+
+from django.apps import AppConfig
+
+
+class AlertsConfig(AppConfig):
+    name = "alerts"
+    verbose_name = "Alerts"
+
+    def ready(self) -> None:
+        # Receivers are wired here, never at import time of models.
+        if find_spec(f"{self.name}.receivers"):
+            import_module(f"{self.name}.receivers")

@@ -1,0 +1,11 @@
+"""Events the errors app sends.
+
+critical_error_occurred(sender, issue_id: int, project: str, title: str, severity: str,
+                        reason: str, url: str, count: int)
+    reason is one of "critical", "frequency", "business_hours", "new_issue", "regression".
+    Alert key convention: f"errors:issue:{issue_id}".
+"""
+
+from django.dispatch import Signal
+
+critical_error_occurred = Signal()

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import models
+from django.db.models import Count, Q
+from django.utils import timezone
+
+
+class Status(models.TextChoices):
+    PASS = "pass", "pass"
+    WARN = "warn", "warn"
+    FAIL = "fail", "fail"
+
+
+class HealthCheck(models.Model):
+    """One scheduled (or manual) run of every health check."""
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    status = models.CharField(max_length=4, choices=Status.choices)
+    duration_ms = models.FloatField()
+    trigger = models.CharField(max_length=20, default="schedule")
+    hostname = models.CharField(max_length=255, blank=True, default="")
+    # The full health+json "checks" object, details included (staff-only in the console).
+    details = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "health check run"
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.status}"
+
+
+class ComponentResultQuerySet(models.QuerySet["ComponentResult"]):
+    def uptime(self, since: timedelta) -> dict[str, float]:
+        """Percent of runs in the window where each component did not fail."""
+        rows = (
+            self.filter(created_at__gte=timezone.now() - since)
+            .values("component")
+            .annotate(total=Count("id"), ok=Count("id", filter=~Q(status=Status.FAIL)))
+        )
+        return {r["component"]: 100.0 * r["ok"] / r["total"] for r in rows if r["total"]}
+
+
+class ComponentResult(models.Model):
+    """One component's outcome within a run, kept apart for fast uptime queries."""
+
+    run = models.ForeignKey(HealthCheck, on_delete=models.CASCADE, related_name="results")
+    created_at = models.DateTimeField(default=timezone.now)
+    component = models.CharField(max_length=100)
+    status = models.CharField(max_length=4, choices=Status.choices)
+    duration_ms = models.FloatField()
+    output = models.TextField(blank=True, default="")
+
+    objects = ComponentResultQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["component", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.component} {self.status}"
+
+
+class ComponentState(models.Model):
+    """The last known status of each component: transitions are detected by a conditional
+    UPDATE on this row, so two workers running checks at once send each signal once."""
+
+    component = models.CharField(max_length=100, primary_key=True)
+    status = models.CharField(max_length=4, choices=Status.choices)
+    since = models.DateTimeField(default=timezone.now)
+    output = models.TextField(blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"{self.component}: {self.status}"
+
+
+class WorkerHeartbeat(models.Model):
+    """Written by each Celery worker every few seconds; the queue check reads its age."""
+
+    hostname = models.CharField(max_length=255, primary_key=True)
+    last_seen = models.DateTimeField(db_index=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["hostname"]
+
+    def __str__(self) -> str:
+        return self.hostname
+
+
+class ExternalService(models.Model):
+    """An HTTP(S) dependency checked by the `external` health component."""
+
+    name = models.CharField(max_length=100, unique=True)
+    url = models.URLField(max_length=500)
+    method = models.CharField(
+        max_length=4, choices=[("GET", "GET"), ("HEAD", "HEAD")], default="GET"
+    )
+    expected_status = models.PositiveSmallIntegerField(default=200)
+    timeout_seconds = models.FloatField(default=2.0)
+    tls_warn_days = models.PositiveSmallIntegerField(
+        default=14, help_text="Warn when the TLS certificate expires within this many days."
+    )
+    critical = models.BooleanField(
+        default=True, help_text="A failure fails the whole health status (else it only warns)."
+    )
+    allow_private_network = models.BooleanField(
+        default=False,
+        help_text="Allow private, loopback and link-local addresses (refused by default).",
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,122 @@
+"""Configuration mistakes as system checks with stable ids (`manage.py check`).
+
+ops.E001  SECRET_KEY missing in production
+ops.E002  DEBUG on in production
+ops.E003  BACKUP_STORAGE_URL has an unknown scheme
+ops.E004  BACKUP_STORAGE_URL is s3:// without a bucket
+ops.E005  health thresholds: the warn level is above the fail level
+ops.W001  OPS_HEALTH_TOKEN is set but shorter than 16 characters
+ops.W002  production runs on SQLite
+ops.W003  production uses the filesystem broker
+ops.W004  REDIS_URL is set but is not a redis:// or rediss:// URL
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+BACKUP_SCHEMES = {"file", "s3"}
+
+
+@register(Tags.security, deploy=False)
+def check_production_secrets(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    problems: list[Any] = []
+    if not settings.PRODUCTION:
+        return problems
+    if settings.SECRET_KEY_MISSING:
+        problems.append(
+            Error(
+                "SECRET_KEY is not set.",
+                hint="Set SECRET_KEY to a long random value, e.g. "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`.",
+                id="ops.E001",
+            )
+        )
+    if settings.DEBUG:
+        problems.append(
+            Error(
+                "DEBUG is on in production: tracebacks and settings would be shown to visitors.",
+                hint="Unset DEBUG or set DEBUG=0.",
+                id="ops.E002",
+            )
+        )
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        problems.append(
+            Warning(
+                "Production runs on SQLite.",
+                hint="Set DATABASE_URL=postgres://... for concurrent web, worker and beat.",
+                id="ops.W002",
+            )
+        )
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        problems.append(
+            Warning(
+                "Production uses the filesystem broker, which works on one host only.",
+                hint="Set REDIS_URL (or CELERY_BROKER_URL) to a Redis server.",
+                id="ops.W003",
+            )
+        )
+    return problems
+
+
+@register()
+def check_backup_storage(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    url = settings.BACKUP_STORAGE_URL
+    parts = urlsplit(url)
+    if parts.scheme not in BACKUP_SCHEMES:
+        return [
+            Error(
+                f"BACKUP_STORAGE_URL has the unknown scheme {parts.scheme or '(none)'!r}.",
+                hint="Use file:///absolute/path or s3://bucket/prefix.",
+                id="ops.E003",
+            )
+        ]
+    if parts.scheme == "s3" and not parts.netloc:
+        return [
+            Error(
+                "BACKUP_STORAGE_URL is s3:// without a bucket.",
+                hint="Use s3://bucket/prefix, with AWS_* and AWS_ENDPOINT_URL_S3 for the endpoint.",
+                id="ops.E004",
+            )
+        ]
+    return []
+
+
+@register()
+def check_health_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    problems: list[Any] = []
+    token = settings.OPS_HEALTH_TOKEN
+    if token and len(token) < 16:
+        problems.append(
+            Warning(
+                "OPS_HEALTH_TOKEN is shorter than 16 characters and can be guessed.",
+                hint="Use a long random value, e.g. `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'`.",
+                id="ops.W001",
+            )
+        )
+    for name in ("DISK", "MEMORY"):
+        warn = getattr(settings, f"OPS_HEALTH_{name}_WARN")
+        fail = getattr(settings, f"OPS_HEALTH_{name}_FAIL")
+        if warn > fail:
+            problems.append(
+                Error(
+                    f"OPS_HEALTH_{name}_WARN ({warn}) is above OPS_HEALTH_{name}_FAIL ({fail}).",
+                    hint="The warn level must be at or below the fail level.",
+                    id="ops.E005",
+                )
+            )
+    redis_url = settings.REDIS_URL
+    if redis_url and urlsplit(redis_url).scheme not in {"redis", "rediss", "unix"}:
+        problems.append(
+            Warning(
+                f"REDIS_URL has the scheme {urlsplit(redis_url).scheme!r}.",
+                hint="Use redis://host:6379/0 or rediss:// for TLS.",
+                id="ops.W004",
+            )
+        )
+    return problems

@@ -1,0 +1,313 @@
+"""Ops Console settings: one module, driven by environment variables.
+
+Every variable is listed in README.md. Malformed values raise at import (typed helpers in
+``opsconsole.env``); values that are well-formed but wrong for the environment (DEBUG in
+production, a missing SECRET_KEY, an unknown storage scheme) surface as system checks with
+stable ids, see ``opsconsole.checks``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from opsconsole.env import (
+    ConfigError,
+    env_bool,
+    env_duration,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("OPS_VAR_DIR") or BASE_DIR / "var").resolve()
+VERSION = "0.1.0"
+
+try:
+    OPS_ENVIRONMENT = env_str("OPS_ENVIRONMENT", "development").lower()
+    if OPS_ENVIRONMENT not in {"development", "production", "test"}:
+        raise ConfigError(
+            f"OPS_ENVIRONMENT={OPS_ENVIRONMENT!r}: use development, production or test"
+        )
+    PRODUCTION = OPS_ENVIRONMENT == "production"
+    DEBUG = env_bool("DEBUG", default=OPS_ENVIRONMENT == "development")
+except ConfigError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+
+
+def _development_secret_key() -> str:
+    """A per-install key kept under var/, so sessions survive restarts in development."""
+    path = VAR_DIR / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(50)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        return key
+
+
+SECRET_KEY_MISSING = not env_str("SECRET_KEY")
+if not SECRET_KEY_MISSING:
+    SECRET_KEY = env_str("SECRET_KEY")
+elif PRODUCTION:
+    # ops.E001 reports this; the value only lets `manage.py check` run to say so.
+    SECRET_KEY = "missing-" + "x" * 50  # noqa: S105
+else:
+    SECRET_KEY = _development_secret_key()
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_celery_beat",
+    "django_celery_results",
+    "health_check",
+    "opsconsole",
+    "health",
+    "metrics",
+    "errors",
+    "backups",
+    "maintenance",
+    "alerts",
+]
+
+MIDDLEWARE = [
+    # First, so load-balancer probes are answered before ALLOWED_HOSTS, sessions or the database.
+    "health.middleware.HealthProbeMiddleware",
+    "opsconsole.middleware.RequestContextMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "opsconsole.urls"
+WSGI_APPLICATION = "opsconsole.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database -------------------------------------------------------------------------------
+_env = environ.Env()
+DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
+try:
+    _db = _env.db_url_config(DATABASE_URL)
+except Exception as exc:  # django-environ raises several types for unparsable URLs
+    raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    _name = Path(_db["NAME"])
+    _db["NAME"] = str(_name if _name.is_absolute() else BASE_DIR / _name)
+    # Waiting on a lock beats "database is locked" when web, worker and beat share the file.
+    _db["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": ("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"),
+    }
+elif _db["ENGINE"] == "django.db.backends.postgresql":
+    _db["OPTIONS"] = {"connect_timeout": env_int("OPS_DB_CONNECT_TIMEOUT", 3, minimum=1)}
+    _db["CONN_MAX_AGE"] = env_int("OPS_DB_CONN_MAX_AGE", 60, minimum=0)
+    _db["CONN_HEALTH_CHECKS"] = True
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- cache and Redis ------------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+REDIS_TIMEOUT = env_float("OPS_REDIS_TIMEOUT", 1.0, minimum=0.05)
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "ops",
+            # A hung Redis must cost a request a second, not a worker.
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_TIMEOUT,
+                "socket_timeout": REDIS_TIMEOUT,
+            },
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "ops_cache",
+            "KEY_PREFIX": "ops",
+        }
+    }
+
+# --- Celery ---------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
+BROKER_DIR = VAR_DIR / "broker"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_connect_timeout": REDIS_TIMEOUT * 2,
+        "socket_timeout": REDIS_TIMEOUT * 5,
+        "visibility_timeout": 3600,
+    }
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Schedules are declared here and synced into django-celery-beat's tables at beat start-up;
+# operators pause or retime them in the admin (Periodic tasks).
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "perform-health-check": {
+        "task": "health.tasks.perform_health_check",
+        "schedule": env_duration("OPS_HEALTH_CHECK_INTERVAL", "60s").total_seconds(),
+    },
+}
+
+# --- email ----------------------------------------------------------------------------------
+EMAIL_URL = env_str("EMAIL_URL")
+if EMAIL_URL:
+    globals().update(_env.email_url_config(EMAIL_URL))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "ops-console@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- health ---------------------------------------------------------------------------------
+OPS_HEALTH_TOKEN = env_str("OPS_HEALTH_TOKEN")
+OPS_HEALTH_CHECK_TIMEOUT = env_float("OPS_HEALTH_CHECK_TIMEOUT", 2.0, minimum=0.1)
+OPS_HEALTH_CACHE_TTL = env_float("OPS_HEALTH_CACHE_TTL", 2.0, minimum=0)
+OPS_HEALTH_FAILED_TASKS_THRESHOLD = env_int("OPS_HEALTH_FAILED_TASKS_THRESHOLD", 10, minimum=0)
+OPS_HEALTH_WORKER_MAX_AGE = env_float("OPS_HEALTH_WORKER_MAX_AGE", 60.0, minimum=1)
+OPS_HEALTH_DISK_PATHS = env_list("OPS_HEALTH_DISK_PATHS", [str(VAR_DIR)])
+OPS_HEALTH_DISK_WARN = env_float("OPS_HEALTH_DISK_WARN", 80.0, minimum=0)
+OPS_HEALTH_DISK_FAIL = env_float("OPS_HEALTH_DISK_FAIL", 95.0, minimum=0)
+OPS_HEALTH_MEMORY_WARN = env_float("OPS_HEALTH_MEMORY_WARN", 90.0, minimum=0)
+OPS_HEALTH_MEMORY_FAIL = env_float("OPS_HEALTH_MEMORY_FAIL", 98.0, minimum=0)
+OPS_HEALTH_RETENTION_DAYS = env_int("OPS_HEALTH_RETENTION_DAYS", 30, minimum=1)
+
+# --- backups --------------------------------------------------------------------------------
+BACKUP_STORAGE_URL = env_str("BACKUP_STORAGE_URL") or f"file://{VAR_DIR / 'backups'}"
+AWS_ACCESS_KEY_ID = env_str("AWS_ACCESS_KEY_ID")
+AWS_SECRET_ACCESS_KEY = env_str("AWS_SECRET_ACCESS_KEY")
+AWS_ENDPOINT_URL_S3 = env_str("AWS_ENDPOINT_URL_S3")
+AWS_DEFAULT_REGION = env_str("AWS_DEFAULT_REGION", "us-east-1")
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")
+MEDIA_URL = "media/"
+
+# --- errors ---------------------------------------------------------------------------------
+SENTRY_DSN = env_str("SENTRY_DSN")
+
+# --- outbound HTTP ------------------------------------------------------------------------
+OPS_HTTP_ALLOW_NETWORKS = env_list("OPS_HTTP_ALLOW_NETWORKS")
+
+# --- static files, i18n, auth -----------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+
+# --- security -------------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = env_bool("OPS_SECURE_COOKIES", True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    SECURE_SSL_REDIRECT = env_bool("OPS_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("OPS_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("OPS_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("OPS_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading commits the whole registered domain to HTTPS forever: an explicit
+        # per-domain decision (OPS_HSTS_PRELOAD=1), not a default.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+if env_bool("OPS_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- logging --------------------------------------------------------------------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOG_FORMAT = env_str("OPS_LOG_FORMAT", "json" if PRODUCTION else "console").lower()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_context": {"()": "opsconsole.logs.RequestContextFilter"}},
+    "formatters": {
+        "json": {"()": "opsconsole.logs.JsonFormatter"},
+        "console": {
+            "format": "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s",
+        },
+    },
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "console",
+            "filters": ["request_context"],
+        },
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        # Probes that fail are reported by the health service, once per transition.
+        "health_check": {"level": "ERROR"},
+        "django.db.backends": {"level": "INFO"},
+    },
+}

@@ -1,0 +1,262 @@
+"""Shared fixtures: a small cast of users, real services, and real helper servers.
+
+Actors: `admin` (superuser), `operator` (staff with view permissions), `outsider` (no staff).
+Real parts: `redis_url` (skips without REDIS_URL), the `postgres` marker (skips on SQLite),
+`live_worker` (a real Celery worker process on the test database), `http_server` (a local
+HTTP server whose handler the test writes).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Permission, User
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _redis_reachable(url: str) -> bool:
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5).ping()
+    except Exception:
+        return False
+    return True
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    redis_url = os.environ.get("REDIS_URL", "")
+    redis_ok = bool(redis_url) and _redis_reachable(redis_url)
+    chromium = Path("/usr/bin/chromium").exists()
+    skip_pg = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://...")
+    skip_redis = pytest.mark.skip(
+        reason="needs Redis: set REDIS_URL=redis://127.0.0.1:6379/0"
+        if not redis_url
+        else f"Redis at {redis_url} is not reachable"
+    )
+    skip_browser = pytest.mark.skip(reason="needs Chromium at /usr/bin/chromium")
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(skip_pg)
+        if "redis" in item.keywords and not redis_ok:
+            item.add_marker(skip_redis)
+        if "browser" in item.keywords and not chromium:
+            item.add_marker(skip_browser)
+
+
+# --- actors ----------------------------------------------------------------------------------
+@pytest.fixture
+def admin(db: Any) -> User:
+    return User.objects.create_superuser("alice", "alice@example.com", "alice-password")
+
+
+@pytest.fixture
+def operator(db: Any) -> User:
+    user = User.objects.create_user("bob", "bob@example.com", "bob-password", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__startswith="view_"))
+    return user
+
+
+@pytest.fixture
+def outsider(db: Any) -> User:
+    return User.objects.create_user("charlie", "charlie@example.com", "charlie-password")
+
+
+# --- real services ----------------------------------------------------------------------------
+@pytest.fixture
+def redis_url() -> str:
+    url = os.environ.get("REDIS_URL", "")
+    if not url or not _redis_reachable(url):
+        pytest.skip("needs Redis: set REDIS_URL")
+    return url
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def database_url_for_subprocess() -> str:
+    """A DATABASE_URL pointing at the database the test run is using (the test database)."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or "postgres"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    host = db.get("HOST") or "127.0.0.1"
+    return f"postgres://{user}{password}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="opsconsole.settings_test",
+        DATABASE_URL=database_url_for_subprocess(),
+        PYTHONPATH=str(ROOT),
+    )
+    env.update(extra)
+    return env
+
+
+def reset_celery_connections(app: Any) -> None:
+    """Drop pooled broker connections so the next publish uses the current broker_url."""
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def live_worker(transactional_db: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """A real Celery worker process on the test database.
+
+    It uses Redis as the broker when REDIS_URL is set, else the filesystem broker in tmp_path.
+    The test's process publishes to the same broker (settings are overridden for the test).
+    Yields {"broker_url": ..., "process": Popen, "hostname": ...}.
+    """
+    if (
+        connection.settings_dict["ENGINE"].endswith("sqlite3")
+        and ":memory:" in str(connection.settings_dict["NAME"])
+        or connection.settings_dict["NAME"].startswith("file:memorydb")
+    ):
+        pytest.skip("a worker process cannot share an in-memory SQLite database")
+    from opsconsole.celery import app
+
+    redis_url = os.environ.get("REDIS_URL", "")
+    hostname = f"testworker-{os.getpid()}-{free_port()}@localhost"
+    if redis_url and _redis_reachable(redis_url):
+        broker = redis_url
+        options: dict[str, Any] = {}
+        queue = f"test-{os.getpid()}-{free_port()}"
+    else:
+        folder = tmp_path / "broker"
+        folder.mkdir()
+        broker = "filesystem://"
+        options = {
+            "data_folder_in": str(folder),
+            "data_folder_out": str(folder),
+            "processed_folder": str(folder),
+            "store_processed": False,
+        }
+        queue = "celery"
+    old = (app.conf.broker_url, app.conf.broker_transport_options, app.conf.task_default_queue)
+    app.conf.update(broker_url=broker, broker_transport_options=options, task_default_queue=queue)
+    reset_celery_connections(app)
+    import json
+
+    env = subprocess_env(
+        CELERY_BROKER_URL=broker,
+        OPS_TEST_BROKER_OPTIONS=json.dumps(options),
+        OPS_TEST_DEFAULT_QUEUE=queue,
+    )
+    log = tmp_path / "worker.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "opsconsole",
+                "worker",
+                "--pool=solo",
+                "--loglevel=INFO",
+                "-n",
+                hostname,
+                "-Q",
+                queue,
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited: {log.read_text()[-3000:]}")
+            if b"ready." in log.read_bytes():
+                break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError(f"worker did not start: {log.read_text()[-3000:]}")
+        yield {
+            "broker_url": broker,
+            "process": proc,
+            "hostname": hostname,
+            "log": log,
+            "queue": queue,
+        }
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        app.conf.update(
+            broker_url=old[0], broker_transport_options=old[1], task_default_queue=old[2]
+        )
+        reset_celery_connections(app)
+
+
+# --- a real local HTTP server --------------------------------------------------------------------
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+@pytest.fixture
+def http_server() -> Iterator[Callable[[Callable[[BaseHTTPRequestHandler], None]], str]]:
+    """Start a loopback HTTP server; `url = http_server(handle)` where handle(handler) answers."""
+    servers: list[_Server] = []
+    requests: list[dict[str, Any]] = []
+
+    def start(handle: Callable[[BaseHTTPRequestHandler], None]) -> str:
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self.body = self.rfile.read(length) if length else b""
+                requests.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": self.body,
+                    }
+                )
+                handle(self)
+
+            do_GET = do_POST = do_HEAD = do_PUT = _any  # noqa: N815
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        server = _Server(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    start.requests = requests  # type: ignore[attr-defined]
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
