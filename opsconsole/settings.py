@@ -241,6 +241,15 @@ SENTRY_DSN = env_str("SENTRY_DSN")
 # --- outbound HTTP ------------------------------------------------------------------------
 OPS_HTTP_ALLOW_NETWORKS = env_list("OPS_HTTP_ALLOW_NETWORKS")
 
+# --- metrics --------------------------------------------------------------------------------
+# (the metrics app's settings go here)
+
+# --- alerts ---------------------------------------------------------------------------------
+# (the alerts app's settings go here)
+
+# --- maintenance ----------------------------------------------------------------------------
+# (the maintenance app's settings go here)
+
 # --- static files, i18n, auth -----------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
