@@ -9,6 +9,9 @@ class HealthConfig(AppConfig):
     verbose_name = "Health checks"
 
     def ready(self) -> None:
+        from health.components import register_defaults
+
+        register_defaults()
         # Receivers are wired here, never at import time of models.
         if find_spec(f"{self.name}.receivers"):
             import_module(f"{self.name}.receivers")

@@ -118,3 +118,23 @@ class ExternalService(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        from urllib.parse import urlsplit
+
+        from django.conf import settings
+        from django.core.exceptions import ValidationError
+
+        errors: dict[str, str] = {}
+        limit = settings.OPS_HEALTH_EXTERNAL_TIMEOUT
+        if not 0.1 <= self.timeout_seconds <= limit:
+            errors["timeout_seconds"] = (
+                f"Use 0.1 to {limit:g} seconds (OPS_HEALTH_EXTERNAL_TIMEOUT): probes must answer "
+                "before the load balancer gives up."
+            )
+        if urlsplit(self.url).scheme not in {"http", "https"}:
+            errors["url"] = "Only http:// and https:// URLs can be checked."
+        if not 100 <= self.expected_status <= 599:
+            errors["expected_status"] = "An HTTP status is between 100 and 599."
+        if errors:
+            raise ValidationError(errors)

@@ -9,3 +9,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
 app = Celery("opsconsole")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Each worker records its own heartbeat (health.worker); the queue health check reads its age.
+from health.worker import HeartbeatStep  # noqa: E402
+
+app.steps["consumer"].add(HeartbeatStep)

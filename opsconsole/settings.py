@@ -216,6 +216,7 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # --- health ---------------------------------------------------------------------------------
 OPS_HEALTH_TOKEN = env_str("OPS_HEALTH_TOKEN")
 OPS_HEALTH_CHECK_TIMEOUT = env_float("OPS_HEALTH_CHECK_TIMEOUT", 2.0, minimum=0.1)
+OPS_HEALTH_EXTERNAL_TIMEOUT = env_float("OPS_HEALTH_EXTERNAL_TIMEOUT", 5.0, minimum=0.1)
 OPS_HEALTH_CACHE_TTL = env_float("OPS_HEALTH_CACHE_TTL", 2.0, minimum=0)
 OPS_HEALTH_FAILED_TASKS_THRESHOLD = env_int("OPS_HEALTH_FAILED_TASKS_THRESHOLD", 10, minimum=0)
 OPS_HEALTH_WORKER_MAX_AGE = env_float("OPS_HEALTH_WORKER_MAX_AGE", 60.0, minimum=1)

@@ -12,6 +12,7 @@ from opsconsole.settings import *  # noqa: E402,F403
 from opsconsole.settings import CELERY_BROKER_URL as _BROKER  # noqa: E402
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)  # noqa: F405
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db import models
+from django.http import HttpRequest
+
+from health import services
+from health.models import (
+    ComponentResult,
+    ComponentState,
+    ExternalService,
+    HealthCheck,
+    WorkerHeartbeat,
+)
+
+
+class ComponentResultInline(admin.TabularInline):
+    model = ComponentResult
+    extra = 0
+    can_delete = False
+    fields = ("component", "status", "duration_ms", "output")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(HealthCheck)
+class HealthCheckAdmin(admin.ModelAdmin):
+    """The history of scheduled runs, with uptime per component over 24 h / 7 d / 30 d."""
+
+    list_display = ("created_at", "status", "duration_ms", "trigger", "hostname")
+    list_filter = ("status", "trigger", "results__component", "hostname")
+    date_hierarchy = "created_at"
+    readonly_fields = ("created_at", "status", "duration_ms", "trigger", "hostname", "details")
+    inlines = [ComponentResultInline]
+    change_list_template = "admin/health/healthcheck/change_list.html"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        extra_context = dict(extra_context or {})
+        table = services.uptime()
+        extra_context["uptime"] = sorted(table.items())
+        extra_context["states"] = list(ComponentState.objects.order_by("component"))
+        return super().changelist_view(request, extra_context=extra_context)
+
+
+@admin.register(ExternalService)
+class ExternalServiceAdmin(admin.ModelAdmin):
+    list_display = ("name", "url", "expected_status", "timeout_seconds", "critical", "enabled")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    list_filter = ("enabled", "critical")
+    search_fields = ("name", "url")
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(admin.ModelAdmin):
+    list_display = ("hostname", "last_seen", "started_at", "pid")
+    readonly_fields = ("hostname", "last_seen", "started_at", "pid")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,440 @@
+"""Our health checks, as django-health-check 4.x dataclass checks.
+
+Each `run()` is synchronous (the runner gives it a thread and a deadline), raises
+`ServiceUnavailable` to fail or `ServiceWarning` to warn, and may append figures to
+`self.observations` as {"measurement", "observedValue", "observedUnit"}. Every client here has
+its own short timeout, so a hung dependency releases its thread soon after the probe gave up.
+
+Messages never carry secrets; hostnames and paths appear only in gated (token or staff) output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import secrets
+import shutil
+import socket
+import ssl
+import time
+from datetime import UTC
+from typing import Any
+
+import psutil
+from django.conf import settings
+from django.core.cache import caches
+from django.core.files.base import ContentFile
+from django.db import connections
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
+from health_check.base import HealthCheck
+from health_check.exceptions import ServiceUnavailable, ServiceWarning
+
+_DEFAULT_TIMEOUT = datetime.timedelta(seconds=2)
+
+
+def reason(exc: BaseException) -> str:
+    """Exception type and the first line of its message, for gated (token/staff) output."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
+
+
+def _timeout() -> datetime.timedelta:
+    return datetime.timedelta(seconds=settings.OPS_HEALTH_CHECK_TIMEOUT)
+
+
+@dataclasses.dataclass
+class OpsCheck(HealthCheck):
+    """Base: a per-instance timeout and a list of observations for health+json."""
+
+    timeout: datetime.timedelta = dataclasses.field(
+        default_factory=_timeout, repr=False
+    )
+    observations: list[dict[str, Any]] = dataclasses.field(
+        default_factory=list, repr=False, compare=False
+    )
+    component_type: str = dataclasses.field(default="component", repr=False)
+
+    def observe(self, measurement: str, value: float | int | str, unit: str = "") -> None:
+        self.observations.append(
+            {"measurement": measurement, "observedValue": value, "observedUnit": unit}
+        )
+
+    def run(self) -> None:  # pragma: no cover - every subclass implements it
+        raise ServiceUnavailable("not a check")
+
+
+@dataclasses.dataclass
+class Database(OpsCheck):
+    alias: str = "default"
+    component_type: str = dataclasses.field(default="datastore", repr=False)
+
+    def run(self) -> None:
+        connection = connections[self.alias]
+        # A connection left broken by a previous failure must not fail this probe (#755).
+        connection.close_if_unusable_or_obsolete()
+        start = time.perf_counter()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                row = cursor.fetchone()
+        except Exception as exc:
+            connection.close()
+            raise ServiceUnavailable(f"database unreachable: {reason(exc)}") from None
+        finally:
+            # Probe threads are long-lived: do not keep a connection per thread open.
+            connection.close()
+        if row != (1,):
+            raise ServiceUnavailable("SELECT 1 returned an unexpected row")
+        self.observe("responseTime", round((time.perf_counter() - start) * 1000, 2), "ms")
+
+
+@dataclasses.dataclass
+class Cache(OpsCheck):
+    alias: str = "default"
+    component_type: str = dataclasses.field(default="datastore", repr=False)
+
+    def run(self) -> None:
+        cache = caches[self.alias]
+        key = f"ops:health:{secrets.token_hex(8)}"
+        value = secrets.token_hex(16)
+        start = time.perf_counter()
+        try:
+            cache.set(key, value, timeout=30)
+            got = cache.get(key)
+            cache.delete(key)
+            after = cache.get(key)
+        except Exception as exc:
+            raise ServiceUnavailable(f"cache unreachable: {reason(exc)}") from None
+        if got != value:
+            raise ServiceUnavailable("cache returned a different value than was stored")
+        if after is not None:
+            raise ServiceUnavailable("cache kept a key after it was deleted")
+        self.observe("responseTime", round((time.perf_counter() - start) * 1000, 2), "ms")
+
+
+@dataclasses.dataclass
+class Redis(OpsCheck):
+    url: str = dataclasses.field(default="", repr=False)
+    component_type: str = dataclasses.field(default="datastore", repr=False)
+
+    def run(self) -> None:
+        import redis
+
+        seconds = self.timeout.total_seconds()
+        client = redis.Redis.from_url(
+            self.url or settings.REDIS_URL,
+            socket_connect_timeout=seconds,
+            socket_timeout=seconds,
+            retry_on_timeout=False,
+        )
+        start = time.perf_counter()
+        try:
+            client.ping()
+            latency = (time.perf_counter() - start) * 1000
+            info: dict[str, Any] = client.info()
+        except Exception as exc:
+            raise ServiceUnavailable(f"redis unreachable: {reason(exc)}") from None
+        finally:
+            client.close()
+        self.observe("responseTime", round(latency, 2), "ms")
+        self.observe("usedMemory", int(info.get("used_memory", 0)), "bytes")
+        self.observe("connectedClients", int(info.get("connected_clients", 0)), "clients")
+        maxmemory = int(info.get("maxmemory", 0) or 0)
+        if maxmemory and int(info.get("used_memory", 0)) > 0.95 * maxmemory:
+            raise ServiceWarning("redis memory is above 95 % of maxmemory")
+
+
+def _broker_connection(timeout: float) -> Any:
+    from opsconsole.celery import app
+
+    options = dict(app.conf.broker_transport_options or {})
+    if not app.conf.broker_url.startswith(("filesystem", "memory")):
+        options.update(socket_connect_timeout=timeout, socket_timeout=timeout, max_retries=0)
+    return app.connection_for_read(transport_options=options, connect_timeout=timeout)
+
+
+def queue_depth(channel: Any, queue: str) -> int:
+    from kombu.exceptions import ChannelError
+
+    try:
+        return int(channel.queue_declare(queue=queue, passive=True).message_count)
+    except ChannelError:  # a queue nothing was ever published to does not exist yet
+        return 0
+
+
+@dataclasses.dataclass
+class Broker(OpsCheck):
+    """The broker accepts a connection and answers (cheap enough for /health/ready)."""
+
+    component_type: str = dataclasses.field(default="component", repr=False)
+
+    def run(self) -> None:
+        seconds = self.timeout.total_seconds()
+        start = time.perf_counter()
+        try:
+            with _broker_connection(seconds) as conn:
+                conn.ensure_connection(max_retries=1, timeout=seconds)
+                conn.default_channel  # noqa: B018  (opens the channel: a real round trip)
+        except Exception as exc:
+            raise ServiceUnavailable(f"broker unreachable: {reason(exc)}") from None
+        self.observe("responseTime", round((time.perf_counter() - start) * 1000, 2), "ms")
+
+
+@dataclasses.dataclass
+class Queue(OpsCheck):
+    """Broker reachable, a live worker by heartbeat age, queue depth, failed tasks last hour."""
+
+    failed_threshold: int = dataclasses.field(
+        default_factory=lambda: settings.OPS_HEALTH_FAILED_TASKS_THRESHOLD
+    )
+    worker_max_age: float = dataclasses.field(
+        default_factory=lambda: settings.OPS_HEALTH_WORKER_MAX_AGE
+    )
+
+    def run(self) -> None:
+        from django_celery_results.models import TaskResult
+
+        from health.models import WorkerHeartbeat
+        from opsconsole.celery import app
+
+        seconds = self.timeout.total_seconds()
+        queue = app.conf.task_default_queue
+        try:
+            with _broker_connection(seconds) as conn:
+                conn.ensure_connection(max_retries=1, timeout=seconds)
+                depth = queue_depth(conn.default_channel, queue)
+        except Exception as exc:
+            raise ServiceUnavailable(f"broker unreachable: {reason(exc)}") from None
+        self.observe("depth", depth, "messages")
+        now = timezone.now()
+        try:
+            live = WorkerHeartbeat.objects.filter(
+                last_seen__gte=now - datetime.timedelta(seconds=self.worker_max_age)
+            ).count()
+            failed = TaskResult.objects.filter(
+                status="FAILURE", date_done__gte=now - datetime.timedelta(hours=1)
+            ).count()
+        finally:
+            connections["default"].close()
+        self.observe("workers", live, "workers")
+        self.observe("failedTasksLastHour", failed, "tasks")
+        if live == 0:
+            raise ServiceUnavailable(
+                f"no Celery worker has sent a heartbeat in the last {self.worker_max_age:g} s"
+            )
+        if failed > self.failed_threshold:
+            raise ServiceWarning(
+                f"{failed} tasks failed in the last hour (threshold {self.failed_threshold})"
+            )
+
+
+@dataclasses.dataclass
+class Storage(OpsCheck):
+    """Write, read and delete on the backup storage; free space when it is a local directory."""
+
+    def run(self) -> None:
+        from backups.storage import backup_storage, local_path
+
+        payload = secrets.token_bytes(32)
+        name = f".ops-health/{secrets.token_hex(8)}"
+        start = time.perf_counter()
+        try:
+            storage = backup_storage()
+            saved = storage.save(name, ContentFile(payload))
+            try:
+                with storage.open(saved, "rb") as fh:
+                    read = fh.read()
+            finally:
+                storage.delete(saved)
+        except Exception as exc:
+            raise ServiceUnavailable(f"backup storage failed: {reason(exc)}") from None
+        if read != payload:
+            raise ServiceUnavailable("backup storage returned different bytes than were written")
+        self.observe("responseTime", round((time.perf_counter() - start) * 1000, 2), "ms")
+        path = local_path()
+        if path is not None:
+            usage = shutil.disk_usage(path)
+            self.observe("freeSpace", usage.free, "bytes")
+            percent = 100.0 * usage.used / usage.total if usage.total else 0.0
+            if percent >= settings.OPS_HEALTH_DISK_FAIL:
+                raise ServiceUnavailable(f"backup storage disk is {percent:.0f} % full")
+            if percent >= settings.OPS_HEALTH_DISK_WARN:
+                raise ServiceWarning(f"backup storage disk is {percent:.0f} % full")
+
+
+def _certificate_expiry(response: Any) -> datetime.datetime | None:
+    stream = response.extensions.get("network_stream")
+    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+    if ssl_object is None:
+        return None
+    cert = ssl_object.getpeercert()
+    if not cert or "notAfter" not in cert:
+        return None
+    return datetime.datetime.fromtimestamp(ssl.cert_time_to_seconds(cert["notAfter"]), tz=UTC)
+
+
+def _external_timeout() -> datetime.timedelta:
+    return datetime.timedelta(seconds=settings.OPS_HEALTH_EXTERNAL_TIMEOUT)
+
+
+@dataclasses.dataclass
+class ExternalServices(OpsCheck):
+    """Every enabled ExternalService, concurrently: expected status within the service's own
+    timeout, and a warning when its TLS certificate expires soon."""
+
+    timeout: datetime.timedelta = dataclasses.field(
+        default_factory=_external_timeout, repr=False
+    )
+    component_type: str = dataclasses.field(default="system", repr=False)
+
+    def run(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from health.models import ExternalService
+
+        try:
+            services = list(ExternalService.objects.filter(enabled=True))
+        finally:
+            connections["default"].close()
+        if not services:
+            self.observe("services", 0, "services")
+            return
+        budget = self.timeout.total_seconds()
+        pool = ThreadPoolExecutor(max_workers=min(8, len(services)), thread_name_prefix="ext")
+        try:
+            results = list(pool.map(lambda s: self._probe(s, budget), services))
+        finally:
+            pool.shutdown(wait=False)
+        failures = [msg for level, msg in results if level == "fail"]
+        warnings = [msg for level, msg in results if level == "warn"]
+        if failures:
+            raise ServiceUnavailable("; ".join(failures + warnings))
+        if warnings:
+            raise ServiceWarning("; ".join(warnings))
+
+    def _probe(self, service: Any, budget: float) -> tuple[str, str]:
+        from opsconsole import http
+
+        name = service.name
+        timeout = max(0.05, min(service.timeout_seconds, budget))
+        start = time.perf_counter()
+        try:
+            http.check_destination(service.url, allow_private=service.allow_private_network)
+            with (
+                http.client(timeout=timeout) as client,
+                client.stream(service.method, service.url) as response,
+            ):
+                status = response.status_code
+                expires = _certificate_expiry(response)
+        except http.BlockedDestination as exc:
+            self.observe(f"{name}:status", "blocked")
+            return "fail", f"{name}: {exc}"
+        except Exception as exc:
+            elapsed = round((time.perf_counter() - start) * 1000, 2)
+            self.observe(f"{name}:responseTime", elapsed, "ms")
+            why = "timed out" if "Timeout" in type(exc).__name__ else reason(exc)
+            return "fail", f"{name}: {why} after {elapsed:.0f} ms"
+        self.observe(f"{name}:responseTime", round((time.perf_counter() - start) * 1000, 2), "ms")
+        self.observe(f"{name}:status", status)
+        level = "fail" if service.critical else "warn"
+        if status != service.expected_status:
+            return level, f"{name}: HTTP {status}, expected {service.expected_status}"
+        if expires is not None:
+            days = (expires - timezone.now()).total_seconds() / 86400
+            self.observe(f"{name}:certificateExpiresIn", round(days, 1), "days")
+            if days < 0:
+                return level, f"{name}: TLS certificate expired"
+            if days < service.tls_warn_days:
+                return "warn", f"{name}: TLS certificate expires in {days:.0f} days"
+        return "pass", ""
+
+
+_migrations_cache: tuple[float, int] | None = None
+
+
+def pending_migrations(ttl: float = 30.0) -> int:
+    """Unapplied migrations; the graph is cached for `ttl` seconds (it only changes on deploy)."""
+    global _migrations_cache
+    now = time.monotonic()
+    if _migrations_cache is not None and now - _migrations_cache[0] < ttl:
+        return _migrations_cache[1]
+    try:
+        executor = MigrationExecutor(connections["default"])
+        count = len(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+    finally:
+        connections["default"].close()
+    _migrations_cache = (now, count)
+    return count
+
+
+@dataclasses.dataclass
+class Application(OpsCheck):
+    component_type: str = dataclasses.field(default="system", repr=False)
+
+    def run(self) -> None:
+        self.observe("version", settings.VERSION)
+        self.observe("environment", settings.OPS_ENVIRONMENT)
+        self.observe("debug", "on" if settings.DEBUG else "off")
+        self.observe("uptime", round(time.time() - psutil.Process(os.getpid()).create_time()), "s")
+        try:
+            pending = pending_migrations()
+        except Exception as exc:
+            raise ServiceUnavailable(f"cannot read migrations: {reason(exc)}") from None
+        self.observe("pendingMigrations", pending, "migrations")
+        if settings.DEBUG and settings.PRODUCTION:
+            raise ServiceWarning("DEBUG is on in production")
+        if pending:
+            raise ServiceWarning(f"{pending} unapplied migration(s): run manage.py migrate")
+
+
+@dataclasses.dataclass
+class Disk(OpsCheck):
+    path: str = ""
+    warn_percent: float = dataclasses.field(default_factory=lambda: settings.OPS_HEALTH_DISK_WARN)
+    fail_percent: float = dataclasses.field(default_factory=lambda: settings.OPS_HEALTH_DISK_FAIL)
+    component_type: str = dataclasses.field(default="system", repr=False)
+
+    def run(self) -> None:
+        paths = [self.path] if self.path else settings.OPS_HEALTH_DISK_PATHS
+        worst: tuple[float, str] = (0.0, "")
+        for path in paths:
+            try:
+                usage = psutil.disk_usage(path)
+            except OSError as exc:
+                raise ServiceUnavailable(
+                    f"cannot read disk usage of {path}: {exc.strerror}"
+                ) from None
+            self.observe(f"{path}:utilization", usage.percent, "percent")
+            self.observe(f"{path}:free", usage.free, "bytes")
+            worst = max(worst, (usage.percent, path))
+        percent, path = worst
+        if percent >= self.fail_percent:
+            raise ServiceUnavailable(
+                f"{path} is {percent:.1f} % full (fail at {self.fail_percent:g} %)"
+            )
+        if percent >= self.warn_percent:
+            raise ServiceWarning(
+                f"{path} is {percent:.1f} % full (warn at {self.warn_percent:g} %)"
+            )
+
+
+@dataclasses.dataclass
+class Memory(OpsCheck):
+    warn_percent: float = dataclasses.field(default_factory=lambda: settings.OPS_HEALTH_MEMORY_WARN)
+    fail_percent: float = dataclasses.field(default_factory=lambda: settings.OPS_HEALTH_MEMORY_FAIL)
+    component_type: str = dataclasses.field(default="system", repr=False)
+
+    def run(self) -> None:
+        memory = psutil.virtual_memory()
+        self.observe("utilization", memory.percent, "percent")
+        self.observe("available", memory.available, "bytes")
+        if memory.percent >= self.fail_percent:
+            raise ServiceUnavailable(f"memory is {memory.percent:.1f} % used")
+        if memory.percent >= self.warn_percent:
+            raise ServiceWarning(f"memory is {memory.percent:.1f} % used")
+
+
+def hostname() -> str:
+    return socket.gethostname()

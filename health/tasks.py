@@ -1,0 +1,10 @@
+from celery import shared_task
+
+from health import services
+
+
+@shared_task(name="health.tasks.perform_health_check", ignore_result=False)
+def perform_health_check() -> dict[str, object]:
+    """PerformHealthCheck: run every check, store the run, send the signals."""
+    run = services.perform_health_check(trigger="schedule")
+    return {"id": run.pk, "status": run.status, "duration_ms": run.duration_ms}

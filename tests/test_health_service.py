@@ -1,0 +1,317 @@
+"""Scheduled health runs: history, transitions, uptime, the command and the admin."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.test import Client, override_settings
+from django.utils import timezone
+
+from health import registry, services, signals
+from health.checks import Cache, Disk, Memory, Queue, Storage
+from health.models import ComponentResult, ComponentState, HealthCheck, WorkerHeartbeat
+from health.runner import run_components
+from tests.fixtures_health import *  # noqa: F403
+
+
+@pytest.fixture
+def caught() -> Any:
+    events: dict[str, list[dict[str, Any]]] = {"failed": [], "recovered": [], "performed": []}
+
+    def on_failed(sender: Any, **kw: Any) -> None:
+        events["failed"].append(kw)
+
+    def on_recovered(sender: Any, **kw: Any) -> None:
+        events["recovered"].append(kw)
+
+    def on_performed(sender: Any, **kw: Any) -> None:
+        events["performed"].append(kw)
+
+    signals.health_check_failed.connect(on_failed)
+    signals.health_check_recovered.connect(on_recovered)
+    signals.system_health_check_performed.connect(on_performed)
+    yield events
+    signals.health_check_failed.disconnect(on_failed)
+    signals.health_check_recovered.disconnect(on_recovered)
+    signals.system_health_check_performed.disconnect(on_performed)
+
+
+@pytest.mark.django_db
+def test_each_run_is_stored_with_its_status_details_and_duration(only_switch: Any) -> None:
+    run = services.perform_health_check()
+    assert HealthCheck.objects.count() == 1
+    assert run.status == "pass"
+    assert run.duration_ms > 0
+    assert run.details["switch"]["status"] == "pass"
+    assert ComponentResult.objects.get(run=run).component == "switch"
+
+
+@pytest.mark.django_db
+def test_transitions_send_each_signal_once(only_switch: Any, caught: Any) -> None:
+    services.perform_health_check()
+    only_switch["status"] = "fail"
+    for _ in range(3):
+        services.perform_health_check()
+    only_switch["status"] = "warn"  # warn after fail is a recovery: the component serves again
+    services.perform_health_check()
+    only_switch["status"] = "pass"
+    services.perform_health_check()
+    assert len(caught["failed"]) == 1
+    assert caught["failed"][0]["component"] == "switch"
+    assert caught["failed"][0]["output"] == "switched off"
+    assert len(caught["recovered"]) == 1
+    assert caught["recovered"][0]["status"] == "warn"
+    assert len(caught["performed"]) == 6
+    assert ComponentState.objects.get(component="switch").status == "pass"
+
+
+@pytest.mark.django_db
+def test_a_component_failing_on_its_first_run_is_announced(only_switch: Any, caught: Any) -> None:
+    only_switch["status"] = "fail"
+    services.perform_health_check()
+    assert len(caught["failed"]) == 1
+
+
+@pytest.mark.django_db
+def test_uptime_is_computed_from_the_history(only_switch: Any) -> None:
+    for status in ("pass", "pass", "fail", "pass"):
+        only_switch["status"] = status
+        services.perform_health_check()
+    old = services.perform_health_check()
+    ComponentResult.objects.filter(run=old).update(created_at=timezone.now() - timedelta(days=3))
+    table = services.uptime()
+    assert table["switch"]["24h"] == 75.0
+    assert table["switch"]["7d"] == 80.0
+
+
+@pytest.mark.django_db
+def test_cleanup_removes_runs_older_than_the_retention(only_switch: Any) -> None:
+    keep = services.perform_health_check()
+    old = services.perform_health_check()
+    HealthCheck.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=31))
+    ComponentResult.objects.filter(run=old).update(created_at=timezone.now() - timedelta(days=31))
+    deleted = services.cleanup()
+    assert deleted == {"health.ComponentResult": 1, "health.HealthCheck": 1}
+    assert list(HealthCheck.objects.values_list("pk", flat=True)) == [keep.pk]
+
+
+@pytest.mark.django_db
+def test_the_command_exits_0_on_pass_and_warn_and_1_on_fail(only_switch: Any) -> None:
+    out = io.StringIO()
+    call_command("healthcheck", stdout=out)
+    assert "health: pass" in out.getvalue()
+    only_switch["status"] = "warn"
+    call_command("healthcheck", stdout=io.StringIO())
+    only_switch["status"] = "fail"
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("healthcheck", stdout=io.StringIO())
+    assert exit_info.value.code == 1
+
+
+@pytest.mark.django_db
+def test_the_command_prints_health_json_for_one_component(switch: Any) -> None:
+    out = io.StringIO()
+    call_command("healthcheck", "--json", "--component", "switch", stdout=out)
+    body = json.loads(out.getvalue())
+    assert body["status"] == "pass"
+    assert list(body["checks"]) == ["switch:responseTime"]
+
+
+def test_the_command_refuses_an_unknown_component_with_one_line() -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, subprocess_env
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "healthcheck", "--component", "nope"],
+        cwd=ROOT,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "unknown component 'nope': choose one of ready, database" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.django_db
+def test_the_cache_check_round_trips_and_detects_integrity() -> None:
+    check = Cache()
+    check.run()
+    assert check.observations[0]["measurement"] == "responseTime"
+
+
+@pytest.mark.django_db
+def test_storage_check_writes_reads_and_deletes(tmp_path: Any) -> None:
+    with override_settings(BACKUP_STORAGE_URL=f"file://{tmp_path}"):
+        check = Storage()
+        check.run()
+    assert {o["measurement"] for o in check.observations} == {"responseTime", "freeSpace"}
+    assert list((tmp_path / ".ops-health").iterdir()) == []
+
+
+@pytest.mark.django_db
+def test_storage_check_fails_on_an_unwritable_storage(tmp_path: Any) -> None:
+    target = tmp_path / "ro"
+    target.mkdir()
+    (target / ".ops-health").write_text("a file where a directory should be")
+    with override_settings(BACKUP_STORAGE_URL=f"file://{target}"):
+        registry.register("storage", lambda: [Storage()])
+        report = run_components(["storage"])
+    assert report.status == "fail"
+    assert "backup storage failed" in report.outcomes[0].output
+
+
+def test_disk_and_memory_checks_warn_and_fail_at_their_thresholds(tmp_path: Any) -> None:
+    from health_check.exceptions import ServiceUnavailable, ServiceWarning
+
+    Disk(path=str(tmp_path), warn_percent=101, fail_percent=101).run()
+    with pytest.raises(ServiceWarning):
+        Disk(path=str(tmp_path), warn_percent=0, fail_percent=101).run()
+    with pytest.raises(ServiceUnavailable):
+        Disk(path=str(tmp_path), warn_percent=0, fail_percent=0).run()
+    with pytest.raises(ServiceWarning):
+        Memory(warn_percent=0, fail_percent=101).run()
+    with pytest.raises(ServiceUnavailable):
+        Memory(warn_percent=0, fail_percent=0).run()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_queue_check_fails_without_a_live_worker_and_degrades_on_failed_tasks() -> None:
+    from django_celery_results.models import TaskResult
+    from health_check.exceptions import ServiceUnavailable, ServiceWarning
+
+    with pytest.raises(ServiceUnavailable, match="no Celery worker"):
+        Queue().run()
+    WorkerHeartbeat.objects.create(
+        hostname="stale@x", last_seen=timezone.now() - timedelta(minutes=5)
+    )
+    with pytest.raises(ServiceUnavailable, match="no Celery worker"):
+        Queue().run()
+    WorkerHeartbeat.objects.create(hostname="w1@x", last_seen=timezone.now())
+    Queue().run()
+    for i in range(11):
+        TaskResult.objects.create(task_id=f"t{i}", status="FAILURE", date_done=timezone.now())
+    with pytest.raises(ServiceWarning, match="11 tasks failed in the last hour"):
+        Queue().run()
+    Queue(failed_threshold=20).run()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_keeps_the_queue_check_passing(live_worker: Any) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not WorkerHeartbeat.objects.exists():
+        time.sleep(0.2)
+    row = WorkerHeartbeat.objects.get()
+    assert row.hostname == live_worker["hostname"]
+    check = Queue()
+    check.run()
+    figures = {o["measurement"]: o["observedValue"] for o in check.observations}
+    assert figures["workers"] == 1
+    assert figures["depth"] == 0
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_every_check_is_healthy_in_a_working_setup(
+    live_worker: Any, client: Client, tmp_path: Any
+) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not WorkerHeartbeat.objects.exists():
+        time.sleep(0.2)
+    with override_settings(BACKUP_STORAGE_URL=f"file://{tmp_path}", OPS_HEALTH_TOKEN="t" * 32):
+        response = client.get("/health/", headers={"X-Health-Token": "t" * 32})
+    body = json.loads(response.content)
+    statuses = {key.split(":")[0]: v[0]["status"] for key, v in body["checks"].items()}
+    assert response.status_code == 200, body
+    assert {
+        "database",
+        "cache",
+        "redis",
+        "queue",
+        "storage",
+        "external",
+        "application",
+        "disk",
+        "memory",
+    } <= set(statuses)
+    assert set(statuses.values()) == {"pass"}, statuses
+    assert body["checks"]["redis:usedMemory"][0]["observedUnit"] == "bytes"
+    assert body["checks"]["redis:connectedClients"][0]["observedValue"] >= 1
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_history_and_uptime_to_staff(
+    client: Client, admin: Any, only_switch: Any
+) -> None:
+    services.perform_health_check()
+    client.force_login(admin)
+    page = client.get("/admin/health/healthcheck/")
+    assert page.status_code == 200
+    assert b'data-component="switch"' in page.content
+    assert b"100.00 %" in page.content
+    assert client.get("/admin/health/healthcheck/?status=fail").status_code == 200
+    assert client.get("/admin/health/externalservice/add/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_an_outsider_cannot_see_the_health_history(client: Client, outsider: Any) -> None:
+    client.force_login(outsider)
+    response = client.get("/admin/health/healthcheck/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+@pytest.mark.django_db
+def test_adding_an_external_service_in_the_admin_is_audited(client: Client, admin: Any) -> None:
+    from opsconsole.models import SystemLog
+
+    client.force_login(admin)
+    response = client.post(
+        "/admin/health/externalservice/add/",
+        {
+            "name": "payments",
+            "url": "https://payments.example.com/health",
+            "method": "GET",
+            "expected_status": 200,
+            "timeout_seconds": 2,
+            "tls_warn_days": 14,
+            "critical": "on",
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 302
+    entry = SystemLog.objects.get(action="admin.add")
+    assert entry.actor_name == "alice"
+    assert "payments" in entry.target
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_a_timeout_longer_than_probes_allow(client: Client, admin: Any) -> None:
+    client.force_login(admin)
+    response = client.post(
+        "/admin/health/externalservice/add/",
+        {
+            "name": "slow",
+            "url": "https://slow.example.com/",
+            "method": "GET",
+            "expected_status": 700,
+            "timeout_seconds": 60,
+            "tls_warn_days": 14,
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 200
+    assert b"Use 0.1 to 5 seconds" in response.content
+    assert b"An HTTP status is between 100 and 599" in response.content
