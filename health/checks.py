@@ -48,9 +48,7 @@ def _timeout() -> datetime.timedelta:
 class OpsCheck(HealthCheck):
     """Base: a per-instance timeout and a list of observations for health+json."""
 
-    timeout: datetime.timedelta = dataclasses.field(
-        default_factory=_timeout, repr=False
-    )
+    timeout: datetime.timedelta = dataclasses.field(default_factory=_timeout, repr=False)
     observations: list[dict[str, Any]] = dataclasses.field(
         default_factory=list, repr=False, compare=False
     )
@@ -284,9 +282,7 @@ class ExternalServices(OpsCheck):
     """Every enabled ExternalService, concurrently: expected status within the service's own
     timeout, and a warning when its TLS certificate expires soon."""
 
-    timeout: datetime.timedelta = dataclasses.field(
-        default_factory=_external_timeout, repr=False
-    )
+    timeout: datetime.timedelta = dataclasses.field(default_factory=_external_timeout, repr=False)
     component_type: str = dataclasses.field(default="system", repr=False)
 
     def run(self) -> None:

@@ -30,7 +30,7 @@ logger = logging.getLogger("opsconsole.health")
 PASS, WARN, FAIL = "pass", "warn", "fail"
 _RANK = {PASS: 0, WARN: 1, FAIL: 2}
 # A check's own client timeout gets this long to report before the runner gives up on it.
-GRACE_SECONDS = 0.25
+GRACE_SECONDS = 0.1
 _LOG_EVERY = 300.0
 
 
@@ -68,10 +68,11 @@ _last_logged: dict[str, tuple[str, float]] = {}
 
 
 def _log_failure_once(component: str, message: str) -> None:
-    """A failing probe polled every second logs once per change (or every five minutes)."""
+    """A failing probe polled every second logs once when it starts failing, then at most
+    every five minutes while it keeps failing."""
     now = time.monotonic()
     last = _last_logged.get(component)
-    if last is None or last[0] != message or now - last[1] > _LOG_EVERY:
+    if last is None or now - last[1] > _LOG_EVERY:
         _last_logged[component] = (message, now)
         logger.warning("health component %s: %s", component, message)
 
@@ -182,6 +183,8 @@ def run_components(names: list[str]) -> Report:
                 )
         if outcome.status == FAIL:
             _log_failure_once(name, outcome.output)
+        else:
+            _last_logged.pop(name, None)
         outcomes.append(outcome)
     try:
         maintenance = maintenance_job.result(timeout=0.3)

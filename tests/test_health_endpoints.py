@@ -290,3 +290,19 @@ def test_a_hung_redis_fails_at_the_timeout_and_a_second_probe_does_not_pile_up_t
         assert threading.active_count() <= threads_after_first + 1
     assert response.status_code == 503
     assert first < 0.5 + 0.5
+
+
+@pytest.mark.django_db
+def test_a_failing_probe_logs_once_not_on_every_poll(
+    client: Client, only_switch: Any, caplog: Any
+) -> None:
+    only_switch["status"] = "fail"
+    with override_settings(OPS_HEALTH_CACHE_TTL=0):
+        for _ in range(10):
+            client.get("/health/")
+        only_switch["status"] = "pass"
+        client.get("/health/")
+        only_switch["status"] = "fail"
+        client.get("/health/")
+    records = [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+    assert [r.getMessage() for r in records] == ["health component switch: switched off"] * 2

@@ -1,0 +1,279 @@
+"""Health endpoints under gunicorn (sync workers) with ~50 concurrent pollers on loopback.
+
+Compares, in the same run:
+  /health/live   vs a bare Django view returning "ok"            (target >= 0.9x)
+  /health/ready  vs django-health-check 4.x's stock HealthCheckView with the same checks
+                 (database, cache, Redis)                          (target >= 3x)
+  /health/ready  uncached (OPS_HEALTH_CACHE_TTL=0) vs the same stock view, for the runner alone
+  /health/       with one hung dependency (a socket that never answers): response times
+
+Needs wrk (Debian package `wrk`). Uses PostgreSQL and Redis on loopback when reachable:
+BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/ops_bench), BENCH_REDIS_URL
+(default redis://127.0.0.1:6379/9). BENCH_SECONDS sets each load run's length (default 10).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+CONNECTIONS = 50
+TOKEN = "bench-health-token-0123456789abcdef"
+WORKERS = str(os.cpu_count() or 2)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="bench.settings_bench",
+        DATABASE_URL=os.environ.get(
+            "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ops_bench"
+        ),
+        REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"),
+        OPS_HEALTH_TOKEN=TOKEN,
+        PYTHONPATH=str(ROOT),
+    )
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def gunicorn(**extra: str) -> Any:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "opsconsole.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            WORKERS,
+            "--worker-class",
+            "sync",
+            "--timeout",
+            "30",
+            "--log-level",
+            "warning",
+            "--backlog",
+            "2048",
+        ],
+        cwd=ROOT,
+        env=base_env(**extra),
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/health/live", timeout=1)  # noqa: S310
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError("gunicorn did not start") from None
+            time.sleep(0.2)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def wrk(url: str) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+
+    def pct(label: str) -> float:
+        m = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", out)
+        if not m:
+            return float("nan")
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    return {
+        "rps": rps,
+        "p50_ms": pct("50"),
+        "p99_ms": pct("99"),
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+    }
+
+
+def warm(url: str) -> None:
+    for _ in range(20):
+        try:
+            urllib.request.urlopen(url, timeout=10).read()  # noqa: S310
+        except urllib.error.HTTPError:
+            pass
+
+
+class SilentServer:
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(256)
+        self.port = int(self.sock.getsockname()[1])
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+
+    def close(self) -> None:
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+def poll_latencies(url: str, seconds: float, threads: int = 10) -> list[float]:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def worker() -> None:
+        while time.monotonic() < stop:
+            started = time.perf_counter()
+            try:
+                urllib.request.urlopen(url, timeout=30).read()  # noqa: S310
+            except urllib.error.HTTPError as exc:
+                exc.read()
+            with lock:
+                latencies.append((time.perf_counter() - started) * 1000)
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return latencies
+
+
+def manage(*args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=base_env(), check=True)
+
+
+def main() -> int:
+    if not shutil.which("wrk"):
+        print("bench_health needs wrk: apt-get install wrk", file=sys.stderr)
+        return 2
+    manage("migrate", "--noinput", "-v0")
+    results: dict[str, Any] = {
+        "connections": CONNECTIONS,
+        "seconds": SECONDS,
+        "gunicorn_sync_workers": int(WORKERS),
+    }
+    with gunicorn() as url:
+        warm(f"{url}/bench/ok")
+        results["bare_ok"] = wrk(f"{url}/bench/ok")
+        results["live"] = wrk(f"{url}/health/live")
+        warm(f"{url}/bench/dhc-ready")
+        results["stock_ready"] = wrk(f"{url}/bench/dhc-ready")
+        warm(f"{url}/health/ready")
+        results["ready"] = wrk(f"{url}/health/ready")
+    with gunicorn(OPS_HEALTH_CACHE_TTL="0") as url:
+        warm(f"{url}/health/ready")
+        results["ready_uncached"] = wrk(f"{url}/health/ready")
+
+    hung = SilentServer()
+    script = (
+        "from health.models import ExternalService as E; E.objects.filter(name='bench-hung').delete();"
+        f"E.objects.create(name='bench-hung', url='http://127.0.0.1:{hung.port}/', "
+        "timeout_seconds=2, allow_private_network=True)"
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=base_env(), check=True
+    )
+    try:
+        with gunicorn() as url:
+            warm(f"{url}/health/live")
+            lat = poll_latencies(f"{url}/health/?token={TOKEN}", seconds=max(SECONDS, 10))
+        results["full_with_hung_dependency"] = {
+            "requests": len(lat),
+            "p50_ms": statistics.median(lat),
+            "p99_ms": sorted(lat)[int(len(lat) * 0.99) - 1],
+            "max_ms": max(lat),
+            "check_timeout_s": 2.0,
+        }
+    finally:
+        subprocess.run(
+            [
+                sys.executable,
+                "manage.py",
+                "shell",
+                "-c",
+                "from health.models import ExternalService as E; "
+                "E.objects.filter(name='bench-hung').delete()",
+            ],
+            cwd=ROOT,
+            env=base_env(),
+            check=True,
+        )
+        hung.close()
+
+    live_ratio = results["live"]["rps"] / results["bare_ok"]["rps"]
+    ready_ratio = results["ready"]["rps"] / results["stock_ready"]["rps"]
+    uncached_ratio = results["ready_uncached"]["rps"] / results["stock_ready"]["rps"]
+    results["ratios"] = {
+        "live_vs_bare_ok": live_ratio,
+        "ready_vs_stock": ready_ratio,
+        "ready_uncached_vs_stock": uncached_ratio,
+    }
+    print(f"{'endpoint':34} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'non-2xx':>8}")
+    for key, label in [
+        ("bare_ok", "bare Django view 'ok'"),
+        ("live", "/health/live"),
+        ("stock_ready", "django-health-check ready"),
+        ("ready", "/health/ready"),
+        ("ready_uncached", "/health/ready (TTL 0)"),
+    ]:
+        r = results[key]
+        print(f"{label:34} {r['rps']:10.0f} {r['p50_ms']:9.2f} {r['p99_ms']:9.2f} {r['non2xx']:8d}")
+    h = results["full_with_hung_dependency"]
+    print(
+        f"/health/ with a hung dependency (timeout 2 s): {h['requests']} requests, "
+        f"p50 {h['p50_ms']:.1f} ms, p99 {h['p99_ms']:.1f} ms, max {h['max_ms']:.0f} ms"
+    )
+    print(
+        f"ratio live/bare-ok {live_ratio:.2f}x (target >= 0.9x); ready/stock {ready_ratio:.1f}x "
+        f"(target >= 3x); uncached ready/stock {uncached_ratio:.2f}x"
+    )
+    out = ROOT / "var" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "health.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
