@@ -14,6 +14,7 @@ BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/ops_bench), BENCH
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -128,10 +129,8 @@ def wrk(url: str) -> dict[str, float]:
 
 def warm(url: str) -> None:
     for _ in range(20):
-        try:
+        with contextlib.suppress(urllib.error.HTTPError):
             urllib.request.urlopen(url, timeout=10).read()  # noqa: S310
-        except urllib.error.HTTPError:
-            pass
 
 
 class SilentServer:
@@ -208,7 +207,8 @@ def main() -> int:
 
     hung = SilentServer()
     script = (
-        "from health.models import ExternalService as E; E.objects.filter(name='bench-hung').delete();"
+        "from health.models import ExternalService as E; "
+        "E.objects.filter(name='bench-hung').delete();"
         f"E.objects.create(name='bench-hung', url='http://127.0.0.1:{hung.port}/', "
         "timeout_seconds=2, allow_private_network=True)"
     )
