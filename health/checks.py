@@ -16,9 +16,7 @@ import os
 import secrets
 import shutil
 import socket
-import ssl
 import time
-from datetime import UTC
 from typing import Any
 
 import psutil
@@ -263,14 +261,17 @@ class Storage(OpsCheck):
 
 
 def _certificate_expiry(response: Any) -> datetime.datetime | None:
+    """The peer certificate's notAfter, read from its DER form (works unverified too)."""
+    from cryptography import x509
+
     stream = response.extensions.get("network_stream")
     ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
     if ssl_object is None:
         return None
-    cert = ssl_object.getpeercert()
-    if not cert or "notAfter" not in cert:
+    der = ssl_object.getpeercert(True)
+    if not der:
         return None
-    return datetime.datetime.fromtimestamp(ssl.cert_time_to_seconds(cert["notAfter"]), tz=UTC)
+    return x509.load_der_x509_certificate(der).not_valid_after_utc
 
 
 def _external_timeout() -> datetime.timedelta:
@@ -319,7 +320,7 @@ class ExternalServices(OpsCheck):
         try:
             http.check_destination(service.url, allow_private=service.allow_private_network)
             with (
-                http.client(timeout=timeout) as client,
+                http.client(timeout=timeout, verify=service.verify_tls) as client,
                 client.stream(service.method, service.url) as response,
             ):
                 status = response.status_code

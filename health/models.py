@@ -106,6 +106,11 @@ class ExternalService(models.Model):
     critical = models.BooleanField(
         default=True, help_text="A failure fails the whole health status (else it only warns)."
     )
+    verify_tls = models.BooleanField(
+        default=True,
+        help_text="Verify the certificate chain (turn off only for private CAs; expiry is "
+        "still checked).",
+    )
     allow_private_network = models.BooleanField(
         default=False,
         help_text="Allow private, loopback and link-local addresses (refused by default).",

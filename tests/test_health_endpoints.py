@@ -306,3 +306,90 @@ def test_a_failing_probe_logs_once_not_on_every_poll(
         client.get("/health/")
     records = [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
     assert [r.getMessage() for r in records] == ["health component switch: switched off"] * 2
+
+
+def _self_signed(tmp_path: Any, days: int) -> tuple[str, str]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+@pytest.fixture
+def https_server(tmp_path: Any) -> Any:
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    cert, key = _self_signed(tmp_path, days=5)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_certificate_expiring_soon_warns_and_an_untrusted_one_fails(
+    client: Client, https_server: str
+) -> None:
+    from health.models import ExternalService
+
+    service = ExternalService.objects.create(
+        name="billing",
+        url=https_server,
+        verify_tls=False,
+        tls_warn_days=14,
+        allow_private_network=True,
+    )
+    with override_settings(OPS_HEALTH_TOKEN=TOKEN):
+        response = client.get("/health/external", headers={"X-Health-Token": TOKEN})
+        body = json.loads(response.content)
+        assert response.status_code == 200
+        assert body["status"] == "warn"
+        assert "billing: TLS certificate expires in" in body["output"]
+        days = body["checks"]["external:billing:certificateExpiresIn"][0]["observedValue"]
+        assert 4 <= days <= 5
+        service.verify_tls = True
+        service.save()
+        registry_cache_clear()
+        body = json.loads(client.get("/health/external", headers={"X-Health-Token": TOKEN}).content)
+    assert body["status"] == "fail"
+    assert "CERTIFICATE_VERIFY_FAILED" in body["output"]

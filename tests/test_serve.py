@@ -19,15 +19,26 @@ from tests.conftest import ROOT, free_port
 @pytest.mark.slow
 def test_serve_sets_up_runs_web_worker_beat_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"}}
-    env.update(OPS_VAR_DIR=str(tmp_path / "var"), OPS_ADMIN_PASSWORD="chosen-password-42",
-               DJANGO_SETTINGS_MODULE="opsconsole.settings", PYTHONUNBUFFERED="1")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"}
+    }
+    env.update(
+        OPS_VAR_DIR=str(tmp_path / "var"),
+        OPS_ADMIN_PASSWORD="chosen-password-42",
+        DJANGO_SETTINGS_MODULE="opsconsole.settings",
+        PYTHONUNBUFFERED="1",
+    )
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "manage.py", "serve", "--port", str(port), "--web-workers", "1"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + 90
