@@ -1,0 +1,38 @@
+"""Schedules are declared in code and synced into django-celery-beat's tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django_celery_beat.models import PeriodicTask
+from django_celery_beat.schedulers import DatabaseScheduler
+
+from opsconsole.celery import app
+
+
+# The scheduler closes old connections as beat does: run outside the test's transaction.
+@pytest.mark.django_db(transaction=True)
+def test_beat_syncs_the_declared_schedules_into_the_database() -> None:
+    DatabaseScheduler(app=app)
+    names = set(PeriodicTask.objects.values_list("name", flat=True))
+    assert set(settings.CELERY_BEAT_SCHEDULE) <= names
+    task = PeriodicTask.objects.get(name="perform-health-check")
+    assert task.task == "health.tasks.perform_health_check"
+    assert task.interval is not None and task.interval.every == 60
+
+
+def test_every_scheduled_task_is_registered_with_the_app() -> None:
+    app.loader.import_default_modules()
+    missing = [
+        entry["task"]
+        for entry in settings.CELERY_BEAT_SCHEDULE.values()
+        if entry["task"] not in app.tasks
+    ]
+    assert missing == []
+
+
+def test_the_celery_app_reads_django_settings(settings: Any) -> None:
+    assert app.conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
+    assert app.conf.result_backend == "django-db"
