@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.db import connections
 from django.utils import timezone
 from health_check.base import HealthCheck
 from health_check.exceptions import HealthCheckException, ServiceWarning
@@ -98,12 +99,16 @@ def _run_component(name: str, checks: list[HealthCheck]) -> Outcome:
     statuses: list[str] = []
     outputs: list[str] = []
     observations: list[dict[str, Any]] = []
-    for check in checks:
-        status, output = _run_one(check)
-        statuses.append(status)
-        if output:
-            outputs.append(output)
-        observations.extend(getattr(check, "observations", []))
+    try:
+        for check in checks:
+            status, output = _run_one(check)
+            statuses.append(status)
+            if output:
+                outputs.append(output)
+            observations.extend(getattr(check, "observations", []))
+    finally:
+        # Pool threads live long: never leave a database connection open in one.
+        connections.close_all()
     component_type = getattr(checks[0], "component_type", "component") if checks else "component"
     return Outcome(
         component=name,
@@ -145,8 +150,6 @@ def _submit(name: str) -> tuple[Future[Outcome] | None, float, str]:
 
 
 def _maintenance_snapshot() -> dict[str, Any] | None:
-    from django.db import connections
-
     try:
         from maintenance import state
 
@@ -154,7 +157,7 @@ def _maintenance_snapshot() -> dict[str, Any] | None:
     except Exception:
         return None
     finally:
-        connections["default"].close()
+        connections.close_all()
     if not snapshot.is_down:
         return {"active": False}
     return {"active": True, "message": snapshot.message, "since": snapshot.since}

@@ -152,6 +152,7 @@ def live_worker(transactional_db: Any, tmp_path: Path) -> Iterator[dict[str, Any
             "data_folder_in": str(folder),
             "data_folder_out": str(folder),
             "processed_folder": str(folder),
+            "control_folder": str(folder / "control"),
             "store_processed": False,
         }
         queue = "celery"

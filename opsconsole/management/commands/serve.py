@@ -42,7 +42,7 @@ class Command(BaseCommand):
 
     def prepare(self) -> None:
         var = Path(settings.VAR_DIR)
-        for sub in ("", "broker/queue", "broker/processed", "media", "logs"):
+        for sub in ("", "broker/queue", "broker/processed", "broker/control", "media", "logs"):
             (var / sub).mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Database migrated.")
