@@ -13,6 +13,9 @@ from maintenance.forms import DownForm, MaintenanceWindowForm
 from maintenance.models import MaintenanceRun, MaintenanceState, MaintenanceWindow
 from maintenance.services import bring_down, bring_up
 
+# Named like a changelist so the admin index links straight to the toggle.
+TOGGLE_URL_NAME = "maintenance_maintenancestate_changelist"
+
 
 @admin.register(MaintenanceState)
 class MaintenanceStateAdmin(admin.ModelAdmin):
@@ -26,7 +29,7 @@ class MaintenanceStateAdmin(admin.ModelAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         return [
-            path("", self.admin_site.admin_view(self.toggle_view), name="maintenance_maintenancestate_changelist"),
+            path("", self.admin_site.admin_view(self.toggle_view), name=TOGGLE_URL_NAME),
         ]
 
     def toggle_view(self, request: HttpRequest) -> HttpResponse:
@@ -40,7 +43,7 @@ class MaintenanceStateAdmin(admin.ModelAdmin):
             if request.POST.get("action") == "up":
                 bring_up(actor=request.user)
                 messages.success(request, "Maintenance mode is off.")
-                return HttpResponseRedirect(reverse("admin:maintenance_maintenancestate_changelist"))
+                return HttpResponseRedirect(reverse(f"admin:{TOGGLE_URL_NAME}"))
             form = DownForm(request.POST)
             if form.is_valid():
                 bring_down(
@@ -51,7 +54,7 @@ class MaintenanceStateAdmin(admin.ModelAdmin):
                     actor=request.user,
                 )
                 messages.success(request, "Maintenance mode is on.")
-                return HttpResponseRedirect(reverse("admin:maintenance_maintenancestate_changelist"))
+                return HttpResponseRedirect(reverse(f"admin:{TOGGLE_URL_NAME}"))
         context = {
             **self.admin_site.each_context(request),
             "title": "Maintenance mode",

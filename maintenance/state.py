@@ -63,8 +63,9 @@ def current(*, fresh: bool = False) -> Snapshot:
         return cached[1]
     try:
         snapshot = _load()
-    except DatabaseError:
+    except (DatabaseError, RuntimeError):
         # Without a database we cannot know; serving beats a maintenance page nobody asked for.
+        # (RuntimeError: a process where database access is blocked, e.g. a no-db test.)
         snapshot = cached[1] if cached else Snapshot()
     with _lock:
         _cached = (now, snapshot)
