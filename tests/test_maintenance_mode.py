@@ -106,7 +106,7 @@ def test_a_wrong_secret_path_gets_503_and_no_cookie(client: Client) -> None:
     assert bypass.COOKIE_NAME not in response.cookies
 
 
-def test_the_admin_stays_reachable_for_staff(client: Client, admin, outsider) -> None:  # type: ignore[no-untyped-def]
+def test_the_admin_stays_reachable_for_staff(client: Client, admin, outsider) -> None:
     call_command("down")
     assert client.get("/admin/login/").status_code == 200
     client.force_login(admin)
@@ -192,7 +192,7 @@ def test_up_when_already_up_says_so(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 # --- the console toggle ---------------------------------------------------------------------
-def test_an_admin_takes_the_site_down_and_up_from_the_console(client: Client, admin) -> None:  # type: ignore[no-untyped-def]
+def test_an_admin_takes_the_site_down_and_up_from_the_console(client: Client, admin) -> None:
     client.force_login(admin)
     url = "/admin/maintenance/maintenancestate/"
     assert client.get(url).status_code == 200
@@ -209,7 +209,7 @@ def test_an_admin_takes_the_site_down_and_up_from_the_console(client: Client, ad
     assert SystemLog.objects.get(action="maintenance.up").actor == admin
 
 
-def test_the_console_refuses_bad_input_with_400(client: Client, admin) -> None:  # type: ignore[no-untyped-def]
+def test_the_console_refuses_bad_input_with_400(client: Client, admin) -> None:
     client.force_login(admin)
     response = client.post(
         "/admin/maintenance/maintenancestate/",
@@ -219,7 +219,7 @@ def test_the_console_refuses_bad_input_with_400(client: Client, admin) -> None: 
     assert not state.current(fresh=True).is_down
 
 
-def test_an_operator_with_view_rights_sees_but_cannot_toggle(client: Client, operator) -> None:  # type: ignore[no-untyped-def]
+def test_an_operator_with_view_rights_sees_but_cannot_toggle(client: Client, operator) -> None:
     client.force_login(operator)
     url = "/admin/maintenance/maintenancestate/"
     page = client.get(url)
@@ -229,7 +229,7 @@ def test_an_operator_with_view_rights_sees_but_cannot_toggle(client: Client, ope
     assert not state.current(fresh=True).is_down
 
 
-def test_an_outsider_cannot_reach_the_toggle(client: Client, outsider) -> None:  # type: ignore[no-untyped-def]
+def test_an_outsider_cannot_reach_the_toggle(client: Client, outsider) -> None:
     client.force_login(outsider)
     response = client.post("/admin/maintenance/maintenancestate/", {"action": "down"})
     assert response.status_code == 302  # to the admin login
