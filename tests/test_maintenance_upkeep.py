@@ -23,7 +23,7 @@ from tests.fixtures_maintenance import fresh_maintenance_state  # noqa: F401
 
 
 @pytest.fixture
-def temp_settings(tmp_path: Path):  # type: ignore[no-untyped-def]
+def temp_settings(tmp_path: Path):
     temp = tmp_path / "tmp"
     temp.mkdir()
     with override_settings(OPS_TEMP_DIRS=[str(temp)], OPS_LOG_FILE=str(tmp_path / "ops.log")):
@@ -34,7 +34,7 @@ def temp_settings(tmp_path: Path):  # type: ignore[no-untyped-def]
 def test_the_daily_run_records_every_step(temp_settings: Path) -> None:
     result = upkeep.run("daily", actor="cli:test")
     assert result.status == "success", [s.error for s in result.steps]
-    runs = MaintenanceRun.objects.filter(run_id=result.run_id).order_by("id")
+    runs = MaintenanceRun.objects.filter(run_id=str(result.run_id)).order_by("id")
     assert [r.step for r in runs] == [name for name, _ in upkeep.DAILY_STEPS]
     for run in runs:
         assert run.status in {"success", "skipped"}

@@ -54,7 +54,7 @@ def make_window(**overrides: Any) -> MaintenanceWindow:
 
 
 @pytest.mark.django_db
-def test_a_window_starts_and_ends_once_each_and_sends_each_signal_once(received) -> None:  # type: ignore[no-untyped-def]
+def test_a_window_starts_and_ends_once_each_and_sends_each_signal_once(received) -> None:
     window = make_window()
     with time_machine.travel(START - timedelta(minutes=1), tick=False) as traveller:
         assert check_windows() == {"started": [], "ended": []}
@@ -106,7 +106,7 @@ def test_a_window_turns_the_site_down_and_up_again(client: Client) -> None:
 
 
 @pytest.mark.django_db
-def test_a_window_without_maintenance_mode_only_announces_itself(received) -> None:  # type: ignore[no-untyped-def]
+def test_a_window_without_maintenance_mode_only_announces_itself(received) -> None:
     make_window(enable_maintenance_mode=False)
     with time_machine.travel(START, tick=False):
         check_windows()
@@ -126,7 +126,7 @@ def test_the_end_of_a_window_leaves_a_manual_down_alone() -> None:
 
 
 @pytest.mark.django_db
-def test_a_window_missed_entirely_still_sends_both_signals_once(received) -> None:  # type: ignore[no-untyped-def]
+def test_a_window_missed_entirely_still_sends_both_signals_once(received) -> None:
     make_window()
     with time_machine.travel(END + timedelta(hours=2), tick=False):
         check_windows()
@@ -138,7 +138,7 @@ def test_a_window_missed_entirely_still_sends_both_signals_once(received) -> Non
 
 
 @pytest.mark.django_db
-def test_a_failing_receiver_does_not_stop_the_others(received) -> None:  # type: ignore[no-untyped-def]
+def test_a_failing_receiver_does_not_stop_the_others(received) -> None:
     def broken(sender: Any, **kwargs: Any) -> None:
         raise RuntimeError("receiver bug")
 
@@ -161,7 +161,7 @@ def test_the_beat_task_checks_windows() -> None:
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_two_workers_checking_at_once_send_each_signal_once(received) -> None:  # type: ignore[no-untyped-def]
+def test_two_workers_checking_at_once_send_each_signal_once(received) -> None:
     windows = [make_window(enable_maintenance_mode=False) for _ in range(5)]
     barrier = threading.Barrier(4)
     errors: list[BaseException] = []
@@ -186,7 +186,7 @@ def test_two_workers_checking_at_once_send_each_signal_once(received) -> None:  
 
 # --- the admin ---------------------------------------------------------------------------------
 @pytest.mark.django_db
-def test_windows_are_managed_in_the_admin(client: Client, admin) -> None:  # type: ignore[no-untyped-def]
+def test_windows_are_managed_in_the_admin(client: Client, admin) -> None:
     client.force_login(admin)
     response = client.post(
         "/admin/maintenance/maintenancewindow/add/",
@@ -215,7 +215,7 @@ def test_windows_are_managed_in_the_admin(client: Client, admin) -> None:  # typ
         ("03:00:00", "[1, 2]", "JSON list of alert key patterns"),
     ],
 )
-def test_the_admin_refuses_a_bad_window(client: Client, admin, ends, keys, error) -> None:  # type: ignore[no-untyped-def]
+def test_the_admin_refuses_a_bad_window(client: Client, admin, ends, keys, error) -> None:
     client.force_login(admin)
     response = client.post(
         "/admin/maintenance/maintenancewindow/add/",
