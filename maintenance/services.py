@@ -12,7 +12,7 @@ from django_celery_results.models import TaskResult
 
 from maintenance import bypass, state, upkeep
 from maintenance.models import MaintenanceRun
-from maintenance.windows import active_windows, check_windows
+from maintenance.windows import active_windows, check_windows, silencing_window
 from opsconsole.models import SystemLog
 from opsconsole.retention import BATCH_SIZE, delete_in_batches
 
@@ -24,6 +24,7 @@ __all__ = [
     "cleanup",
     "perform_daily_maintenance",
     "perform_weekly_maintenance",
+    "silencing_window",
 ]
 
 MAX_RETRY_AFTER = 86_400

@@ -6,6 +6,7 @@ Each transition is claimed with a conditional UPDATE on `started_notified_at` /
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,14 @@ def active_windows(now: datetime | None = None) -> list[MaintenanceWindow]:
     """Windows in force at `now` (started, not yet ended)."""
     now = now or timezone.now()
     return list(MaintenanceWindow.objects.filter(starts_at__lte=now, ends_at__gt=now))
+
+
+def silencing_window(key: str, now: datetime | None = None) -> MaintenanceWindow | None:
+    """The active window whose `silence_keys` patterns (fnmatch) match alert `key`, if any."""
+    for window in active_windows(now):
+        if any(fnmatch.fnmatchcase(key, pattern) for pattern in window.silence_keys or []):
+            return window
+    return None
 
 
 def check_windows(*, now: datetime | None = None) -> dict[str, list[int]]:

@@ -217,3 +217,23 @@ def test_a_real_worker_runs_the_daily_task(live_worker: dict[str, Any], tmp_path
     assert steps_done == {name for name, _ in upkeep.DAILY_STEPS}, live_worker["log"].read_text()
     assert SystemLog.objects.filter(action="maintenance.run_daily", actor_name="celery").exists()
     assert async_result.id
+
+
+def _backups_ready() -> bool:
+    from importlib.util import find_spec
+
+    if find_spec("backups.services") is None:
+        return False
+    import backups.services as backup_services
+
+    return hasattr(backup_services, "create_backup") and hasattr(backup_services, "verify_backup")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _backups_ready(), reason="backups.services has no create/verify yet")
+@pytest.mark.django_db(transaction=True)
+def test_the_weekly_backup_step_makes_and_verifies_a_full_backup() -> None:
+    result = upkeep.run("weekly", only=["backup"])
+    step = result.steps[0]
+    assert step.status == "success", step.error
+    assert step.counts["verified"] is True and step.counts["backup_id"]

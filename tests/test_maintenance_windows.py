@@ -231,3 +231,16 @@ def test_the_admin_refuses_a_bad_window(client: Client, admin, ends, keys, error
     assert response.status_code == 200
     assert error in response.content.decode()
     assert not MaintenanceWindow.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_active_window_silences_matching_alert_keys() -> None:
+    from maintenance.services import silencing_window
+
+    window = make_window(silence_keys=["health:*", "threshold:cpu:*"])
+    during = START + timedelta(minutes=5)
+    assert silencing_window("health:database", during) == window
+    assert silencing_window("threshold:cpu:web1", during) == window
+    assert silencing_window("backup:failed", during) is None
+    assert silencing_window("health:database", END + timedelta(seconds=1)) is None
+    assert silencing_window("health:database", START - timedelta(seconds=1)) is None
