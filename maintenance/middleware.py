@@ -32,16 +32,17 @@ class MaintenanceModeMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        path = request.path_info
+        # Exempt paths first: they never cost a state lookup (scrapes, ingest, the admin).
+        if path.startswith(_exempt_prefixes()):
+            return self.get_response(request)
         snapshot = state.current()
         if not snapshot.is_down:
             return self.get_response(request)
-        path = request.path_info
         if bypass.is_secret_path(path, snapshot):
             return _set_bypass_cookie(request, snapshot)
-        if (
-            path.startswith(_exempt_prefixes())
-            or bypass.ip_allowed(current_client_ip(), snapshot.allowed_ips)
-            or bypass.cookie_is_valid(request.COOKIES.get(bypass.COOKIE_NAME), snapshot)
+        if bypass.ip_allowed(current_client_ip(), snapshot.allowed_ips) or bypass.cookie_is_valid(
+            request.COOKIES.get(bypass.COOKIE_NAME), snapshot
         ):
             return self.get_response(request)
         return maintenance_response(request, snapshot)

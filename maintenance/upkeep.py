@@ -93,6 +93,7 @@ def run(
     actor: Any = "system",
     now: datetime | None = None,
     only: list[str] | None = None,
+    on_step: Callable[[StepResult], None] | None = None,
 ) -> RunResult:
     """Run the daily or weekly upkeep. `only` limits it to the named steps."""
     if kind not in STEPS:
@@ -113,6 +114,8 @@ def run(
         for name, fn in plan:
             step = _run_step(run_id, kind, name, fn, now=now, triggered_by=str(actor_name))
             result.steps.append(step)
+            if on_step is not None:
+                on_step(step)
             if step.status == MaintenanceRun.Status.FAILED:
                 result.status = "failed"
     finally:

@@ -234,3 +234,8 @@ def test_an_outsider_cannot_reach_the_toggle(client: Client, outsider) -> None:
     response = client.post("/admin/maintenance/maintenancestate/", {"action": "down"})
     assert response.status_code == 302  # to the admin login
     assert not state.current(fresh=True).is_down
+
+
+def test_exempt_paths_cost_no_state_lookup(client: Client, django_assert_num_queries) -> None:
+    with django_assert_num_queries(0):
+        client.get("/static/missing.css")

@@ -237,3 +237,14 @@ def test_the_weekly_backup_step_makes_and_verifies_a_full_backup() -> None:
     step = result.steps[0]
     assert step.status == "success", step.error
     assert step.counts["verified"] is True and step.counts["backup_id"]
+
+
+@pytest.mark.django_db
+def test_runmaintenance_shows_each_step_as_it_finishes(
+    capsys: pytest.CaptureFixture[str], temp_settings: Path
+) -> None:
+    call_command("runmaintenance", "daily", "--step", "clean_temp_files", "--step", "rotate_logs")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("clean_temp_files") and "success" in lines[0]
+    assert lines[1].startswith("rotate_logs")
+    assert lines[-1] == "daily maintenance done: 2 step(s)."

@@ -35,14 +35,17 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"unknown {kind} step {unknown[0]!r}: use one of {', '.join(known)}"
                 )
-        result = upkeep.run(kind, actor=audit.cli_actor(), only=only)
+
+        def show(step: upkeep.StepResult) -> None:
+            # Progress: one line per step as it finishes.
+            line = f"{step.step:<22} {step.status:<8} {step.duration_ms:>7} ms  "
+            self.stdout.write(line + json.dumps(step.counts, default=str)[:200])
+
+        result = upkeep.run(
+            kind, actor=audit.cli_actor(), only=only, on_step=None if options["json"] else show
+        )
         if options["json"]:
             self.stdout.write(json.dumps(result.as_dict(), default=str, indent=2))
-        else:
-            for step in result.steps:
-                line = f"{step.step:<22} {step.status:<8} {step.duration_ms:>7} ms  "
-                line += json.dumps(step.counts, default=str)[:200]
-                self.stdout.write(line)
         if result.status == "skipped":
             raise CommandError(f"{result.reason}; nothing done, try again when it finishes")
         failed = [s.step for s in result.steps if s.status == "failed"]
