@@ -107,6 +107,12 @@ def run(
         reason = f"another {kind} maintenance run is in progress (since {since})"
         logger.info(reason)
         return RunResult(kind=kind, status="skipped", reason=reason)
+    # Holding the lease, any step of this kind still "running" belongs to a worker that died.
+    MaintenanceRun.objects.filter(kind=kind, status=MaintenanceRun.Status.RUNNING).update(
+        status=MaintenanceRun.Status.FAILED,
+        finished_at=timezone.now(),
+        error="interrupted: the worker stopped before the step finished",
+    )
     run_id = uuid.UUID(holder)
     actor_name = actor if isinstance(actor, str) else getattr(actor, "username", "system")
     result = RunResult(kind=kind, status="success", run_id=str(run_id))
