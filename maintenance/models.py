@@ -46,3 +46,49 @@ class MaintenanceWindow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.starts_at:%Y-%m-%d %H:%M} – {self.ends_at:%Y-%m-%d %H:%M} {self.message}"
+
+
+class MaintenanceRun(models.Model):
+    """One step of one daily or weekly upkeep run: what it did, how long it took, and whether
+    it worked. Steps of the same run share `run_id`."""
+
+    class Kind(models.TextChoices):
+        DAILY = "daily", "daily"
+        WEEKLY = "weekly", "weekly"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "running"
+        SUCCESS = "success", "success"
+        FAILED = "failed", "failed"
+        SKIPPED = "skipped", "skipped"
+
+    run_id = models.UUIDField(db_index=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    step = models.CharField(max_length=50)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+    triggered_by = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        ordering = ["-started_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.step} {self.status}"
+
+
+class MaintenanceLock(models.Model):
+    """A named lease, claimed with a conditional UPDATE, so that two workers running the same
+    upkeep job at once do the work once. A lease expires so a crashed holder does not block
+    the next run forever."""
+
+    name = models.CharField(max_length=50, primary_key=True)
+    holder = models.CharField(max_length=64, blank=True, default="")
+    acquired_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} held by {self.holder or 'nobody'}"

@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db import DatabaseError
 from django.utils import timezone
 
 from maintenance.models import MaintenanceState
+from opsconsole import audit
 
 _TTL = 1.0
 _lock = threading.Lock()
@@ -61,8 +63,9 @@ def current(*, fresh: bool = False) -> Snapshot:
         return cached[1]
     try:
         snapshot = _load()
-    except DatabaseError:
+    except (DatabaseError, RuntimeError):
         # Without a database we cannot know; serving beats a maintenance page nobody asked for.
+        # (RuntimeError: a process where database access is blocked, e.g. a no-db test.)
         snapshot = cached[1] if cached else Snapshot()
     with _lock:
         _cached = (now, snapshot)
@@ -85,9 +88,10 @@ def enable(
     retry_after: int = 60,
     secret: str | None = None,
     allowed_ips: list[str] | None = None,
-    actor: str = "system",
+    actor: Any = "system",
     window_id: int | None = None,
 ) -> Snapshot:
+    """Turn maintenance mode on for every process and record who did it."""
     MaintenanceState.objects.update_or_create(
         pk=1,
         defaults={
@@ -97,25 +101,50 @@ def enable(
             "secret_hash": hash_secret(secret) if secret else "",
             "allowed_ips": allowed_ips or [],
             "since": timezone.now(),
-            "changed_by": actor,
+            "changed_by": _actor_name(actor),
             "window_id": window_id,
         },
     )
     invalidate()
+    audit.record(
+        "maintenance.down",
+        actor=actor,
+        target="maintenance mode",
+        details={
+            "message": message,
+            "retry_after": retry_after,
+            "bypass_secret": bool(secret),  # never the secret itself
+            "allowed_ips": allowed_ips or [],
+            "window_id": window_id,
+        },
+    )
     return current(fresh=True)
 
 
-def disable(*, actor: str = "system") -> Snapshot:
+def disable(*, actor: Any = "system") -> Snapshot:
+    """Turn maintenance mode off for every process and record who did it."""
     MaintenanceState.objects.update_or_create(
         pk=1,
-        defaults={"is_down": False, "since": None, "changed_by": actor, "window_id": None},
+        defaults={
+            "is_down": False,
+            "since": None,
+            "changed_by": _actor_name(actor),
+            "window_id": None,
+        },
     )
     invalidate()
+    audit.record("maintenance.up", actor=actor, target="maintenance mode")
     return current(fresh=True)
+
+
+def _actor_name(actor: Any) -> str:
+    if getattr(actor, "pk", None) is not None:
+        return str(actor.get_username())[:150]
+    return (str(actor) if actor else "system")[:150]
 
 
 @contextmanager
-def maintenance_mode(*, message: str, actor: str = "system") -> Iterator[None]:
+def maintenance_mode(*, message: str, actor: Any = "system") -> Iterator[None]:
     """Turn maintenance mode on for the block; leave it as it was before afterwards."""
     was_down = current(fresh=True).is_down
     if not was_down:

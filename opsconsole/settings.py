@@ -91,6 +91,7 @@ MIDDLEWARE = [
     # First, so load-balancer probes are answered before ALLOWED_HOSTS, sessions or the database.
     "health.middleware.HealthProbeMiddleware",
     "opsconsole.middleware.RequestContextMiddleware",
+    "maintenance.middleware.MaintenanceModeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -250,7 +251,37 @@ OPS_HTTP_ALLOW_NETWORKS = env_list("OPS_HTTP_ALLOW_NETWORKS")
 # (the alerts app's settings go here)
 
 # --- maintenance ----------------------------------------------------------------------------
-# (the maintenance app's settings go here)
+from celery.schedules import crontab  # noqa: E402
+
+# Paths still served while down (besides the admin and static files); /health/* never is
+# blocked because health.middleware answers it first.
+OPS_MAINTENANCE_EXEMPT_PATHS = env_list("OPS_MAINTENANCE_EXEMPT_PATHS", ["/metrics", "/api/"])
+OPS_SITE_NAME = env_str("OPS_SITE_NAME", "Ops Console")
+OPS_AUDIT_RETENTION_DAYS = env_int("OPS_AUDIT_RETENTION_DAYS", 90, minimum=1)
+OPS_TASK_RESULT_RETENTION_DAYS = env_int("OPS_TASK_RESULT_RETENTION_DAYS", 7, minimum=1)
+OPS_MAINTENANCE_RUN_RETENTION_DAYS = env_int("OPS_MAINTENANCE_RUN_RETENTION_DAYS", 90, minimum=1)
+OPS_RETENTION_BATCH_SIZE = env_int("OPS_RETENTION_BATCH_SIZE", 10_000, minimum=1)
+if OPS_RETENTION_BATCH_SIZE > 10_000:
+    raise ImproperlyConfigured("OPS_RETENTION_BATCH_SIZE must be at most 10000")
+OPS_TEMP_DIRS = env_list("OPS_TEMP_DIRS", [str(VAR_DIR / "tmp")])
+OPS_TEMP_MAX_AGE = env_duration("OPS_TEMP_MAX_AGE", "1d")
+OPS_ARCHIVE_AFTER = env_duration("OPS_ARCHIVE_AFTER", "30d")
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "check-maintenance-windows": {
+            "task": "maintenance.tasks.check_maintenance_windows",
+            "schedule": 60.0,
+        },
+        "perform-daily-maintenance": {
+            "task": "maintenance.tasks.perform_daily_maintenance",
+            "schedule": crontab(minute="30", hour="3"),
+        },
+        "perform-weekly-maintenance": {
+            "task": "maintenance.tasks.perform_weekly_maintenance",
+            "schedule": crontab(minute="0", hour="4", day_of_week="sun"),
+        },
+    }
+)
 
 # --- static files, i18n, auth -----------------------------------------------------------------
 STATIC_URL = "static/"
@@ -322,3 +353,18 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
     },
 }
+# Also write JSON lines to a file when asked; the daily maintenance rotates and gzips it,
+# keeping OPS_LOG_BACKUPS files (and so does the handler itself past OPS_LOG_MAX_BYTES).
+OPS_LOG_FILE = env_str("OPS_LOG_FILE")
+OPS_LOG_BACKUPS = env_int("OPS_LOG_BACKUPS", 14, minimum=1)
+OPS_LOG_MAX_BYTES = env_int("OPS_LOG_MAX_BYTES", 0, minimum=0)
+if OPS_LOG_FILE:
+    LOGGING["handlers"]["file"] = {  # type: ignore[index]
+        "()": "opsconsole.logs.OpsFileHandler",
+        "filename": OPS_LOG_FILE,
+        "maxBytes": OPS_LOG_MAX_BYTES,
+        "backupCount": OPS_LOG_BACKUPS,
+        "formatter": "json",
+        "filters": ["request_context"],
+    }
+    LOGGING["root"]["handlers"].append("file")  # type: ignore[index]
