@@ -393,3 +393,25 @@ def test_a_certificate_expiring_soon_warns_and_an_untrusted_one_fails(
         body = json.loads(client.get("/health/external", headers={"X-Health-Token": TOKEN}).content)
     assert body["status"] == "fail"
     assert "CERTIFICATE_VERIFY_FAILED" in body["output"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_during_maintenance_live_stays_up_and_the_others_report_it(
+    client: Client, only_switch: Any
+) -> None:
+    from maintenance import state
+
+    state.enable(message="database upgrade", actor="test")
+    try:
+        assert client.get("/health/live").status_code == 200
+        body = json.loads(client.get("/health/").content)
+        assert body["maintenance"] is True
+        assert body["notes"] == ["maintenance mode is on"]
+        with override_settings(OPS_HEALTH_TOKEN=TOKEN):
+            registry_cache_clear()
+            detailed = json.loads(client.get("/health/", headers={"X-Health-Token": TOKEN}).content)
+        assert "maintenance: database upgrade" in detailed["notes"]
+    finally:
+        state.disable(actor="test")
+    registry_cache_clear()
+    assert "maintenance" not in json.loads(client.get("/health/").content)

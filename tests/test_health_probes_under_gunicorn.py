@@ -84,6 +84,8 @@ def test_a_hung_dependency_costs_its_timeout_not_more_under_sync_workers(gunicor
             timeout_seconds=1.5,
             allow_private_network=True,
         )
+        fetch(f"{gunicorn}/health/database")  # both workers have loaded the health code
+        fetch(f"{gunicorn}/health/database")
         status, body, elapsed = fetch(f"{gunicorn}/health/external", **{"X-Health-Token": TOKEN})
         assert status == 503
         assert "ledger: timed out" in body["output"]
