@@ -315,3 +315,18 @@ def test_the_admin_refuses_a_timeout_longer_than_probes_allow(client: Client, ad
     assert response.status_code == 200
     assert b"Use 0.1 to 5 seconds" in response.content
     assert b"An HTTP status is between 100 and 599" in response.content
+
+
+@pytest.mark.django_db
+def test_the_console_home_shows_status_at_a_glance(
+    client: Client, admin: Any, only_switch: Any
+) -> None:
+    client.force_login(admin)
+    assert b"No scheduled health check has run yet" in client.get("/admin/").content
+    only_switch["status"] = "fail"
+    services.perform_health_check()
+    page = client.get("/admin/")
+    assert page.status_code == 200
+    assert b'id="ops-overall">fail<' in page.content
+    assert b'data-component="switch"' in page.content
+    assert b"switched off" in page.content
