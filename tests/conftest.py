@@ -115,10 +115,15 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 
 
 def reset_celery_connections(app: Any) -> None:
-    """Drop pooled broker connections so the next publish uses the current broker_url."""
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
+    """Drop pooled broker connections so the next publish uses the current broker_url.
+
+    kombu keeps one global pool per broker URL, shared with the app: reset the registry
+    rather than closing a pool that a later test with the same URL would get back closed.
+    """
+    from kombu import pools
+
+    pools.reset()
+    app._pool = None
     app.amqp._producer_pool = None
 
 
