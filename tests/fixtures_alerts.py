@@ -31,7 +31,7 @@ class _Inbox:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
             self.envelopes.append(envelope)
-            self.messages.append(message)  # type: ignore[arg-type]
+            self.messages.append(message)
         return "250 Message accepted for delivery"
 
 
@@ -40,7 +40,7 @@ class _EphemeralController(Controller):
 
     def _trigger_server(self) -> None:
         assert self.server is not None
-        self.port = self.server.sockets[0].getsockname()[1]
+        self.port = self.server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         super()._trigger_server()
 
 

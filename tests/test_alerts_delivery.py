@@ -82,6 +82,7 @@ def test_a_slack_endpoint_answering_500_is_retried_with_backoff_while_others_are
             assert failing.status == Delivery.Status.RETRYING
             assert failing.response_code == 500
             assert failing.error == "HTTP 500: internal_error"
+            assert failing.next_attempt_at and failing.last_attempt_at
             wait = failing.next_attempt_at - failing.last_attempt_at
             waits.append(wait.total_seconds())
             clock.shift(wait - timedelta(seconds=1))
