@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -25,8 +26,33 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class ChannelForm(forms.ModelForm):
+    url = forms.URLField(
+        required=False,
+        max_length=1000,
+        assume_scheme="https",
+        help_text="Slack or webhook: target URL",
+    )
+
+    class Meta:
+        model = Channel
+        fields = [
+            "name",
+            "type",
+            "enabled",
+            "min_severity",
+            "key_prefixes",
+            "recipients",
+            "url",
+            "secret",
+            "allow_private",
+            "send_resolved",
+        ]
+
+
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
+    form = ChannelForm
     list_display = ("name", "type", "enabled", "min_severity", "key_prefixes", "send_resolved")
     list_filter = ("type", "enabled", "min_severity")
     search_fields = ("name",)
