@@ -26,6 +26,7 @@ class _Inbox:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[Any] = []
         self.lock = threading.Lock()
+        self.port = 0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
@@ -50,6 +51,7 @@ def smtp_server() -> Iterator[_Inbox]:
     inbox = _Inbox()
     controller = _EphemeralController(inbox, hostname="127.0.0.1", port=0)
     controller.start()
+    inbox.port = controller.port
     try:
         with override_settings(
             EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
