@@ -225,3 +225,17 @@ def test_cleanup_removes_old_resolved_alerts_and_delivery_logs(http_server) -> N
     assert counts == {"Alert": 1, "Delivery": 2, "Notification": 2}
     assert list(Alert.objects.values_list("key", flat=True)) == ["health:still"]
     assert not Notification.objects.exists()
+
+
+def test_prometheus_collect_counts_firing_alerts_and_deliveries() -> None:
+    from alerts.prometheus import collect
+
+    services.fire("health:db", kind=Kind.HEALTH, severity=Severity.CRITICAL, summary="down")
+    families = {f.name: f for f in collect()}
+    samples = {
+        tuple(s.labels.values()): s.value for s in families["opsconsole_alerts_firing"].samples
+    }
+    assert samples[("critical", "false")] == 1
+    assert samples[("warning", "false")] == 0
+    delivery_samples = families["opsconsole_alert_deliveries"].samples
+    assert {s.labels["status"] for s in delivery_samples} >= {"delivered", "failed"}
