@@ -98,11 +98,12 @@ def fire(
     details: dict[str, Any] | None = None,
     expires_in: timedelta | None = None,
     now: datetime | None = None,
-) -> Alert:
+) -> Alert | None:
     """Record that `key` is firing; tell the channels if that is news (dedup, repeat, silences).
 
-    `expires_in` marks an event without a clearing signal: it resolves quietly that long after
-    it last fired.
+    Returns the alert, or None when the signal was only counted on an alert that is already
+    queued or recently told (the storm path). `expires_in` marks an event without a clearing
+    signal: it resolves quietly that long after it last fired.
     """
     key = key.strip()
     if not key or len(key) > 255:
@@ -110,6 +111,25 @@ def fire(
     now = now or timezone.now()
     payload = {"url": url, "details": details or {}}
     expires_at = now + expires_in if expires_in is not None else None
+    # The storm path: a firing alert that is already queued, or was told recently at this
+    # severity or higher, is only counted: one UPDATE, no lock held across statements.
+    counted = (
+        Alert.objects.filter(key=key, state=Alert.State.FIRING)
+        .filter(
+            Q(pending__isnull=False)
+            | Q(last_notified_at__gt=now - repeat_interval(), notified_severity__gte=severity)
+        )
+        .update(
+            occurrences=F("occurrences") + 1,
+            last_fired_at=now,
+            severity=severity,
+            summary=summary[:1000],
+            payload=payload,
+            expires_at=expires_at,
+        )
+    )
+    if counted:
+        return None
     with transaction.atomic():
         alert = Alert.objects.select_for_update().filter(key=key, state=Alert.State.FIRING).first()
         if alert is None:

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from alerts import services
-from alerts.models import Severity
+from alerts.models import Alert, Severity
 from opsconsole import audit
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_.\-]+(:[A-Za-z0-9_.\-/@]+)*$")
@@ -54,7 +54,7 @@ class Command(BaseCommand):
             summary=message,
             expires_in=services.repeat_interval(),
             details={"source": "sendalert"},
-        )
+        ) or Alert.objects.get(key=key, state=Alert.State.FIRING)
         audit.record(
             "alerts.sendalert",
             actor=actor,
