@@ -133,19 +133,26 @@ def fire(
     with transaction.atomic():
         alert = Alert.objects.select_for_update().filter(key=key, state=Alert.State.FIRING).first()
         if alert is None:
+            alert = Alert(
+                key=key,
+                kind=kind,
+                severity=severity,
+                summary=summary[:1000],
+                payload=payload,
+                first_fired_at=now,
+                last_fired_at=now,
+                expires_at=expires_at,
+            )
+            # New: decide before the INSERT, so one statement writes it.
+            alert.suppressed_by = suppression_reason(key, now)
+            if not alert.suppressed_by:
+                _join_group(alert, now)
             try:
                 with transaction.atomic():
-                    alert = Alert.objects.create(
-                        key=key,
-                        kind=kind,
-                        severity=severity,
-                        summary=summary[:1000],
-                        payload=payload,
-                        first_fired_at=now,
-                        last_fired_at=now,
-                        expires_at=expires_at,
-                    )
+                    alert.save(force_insert=True)
+                return alert
             except IntegrityError:
+                # Another worker inserted it first (a group we opened is sent empty).
                 alert = Alert.objects.select_for_update().get(key=key, state=Alert.State.FIRING)
                 _refire(alert, severity, summary, payload, expires_at, now)
         else:
