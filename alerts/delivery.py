@@ -48,7 +48,10 @@ def attempt_delivery(delivery_id: int, *, now: datetime | None = None) -> Delive
     delivery = Delivery.objects.select_related("channel", "notification").get(pk=delivery_id)
     started = time.perf_counter()
     try:
-        outcome = send(delivery.channel, delivery.notification)
+        if not delivery.channel.enabled and not delivery.notification.is_test:
+            outcome = Outcome(ok=False, error="the channel was disabled before delivery")
+        else:
+            outcome = send(delivery.channel, delivery.notification)
     except Exception as exc:  # a rendering bug must still end up in the log, not in limbo
         logger.exception("delivery %s crashed", delivery_id)
         outcome = Outcome(ok=False, error=f"internal error: {type(exc).__name__}: {exc}")

@@ -48,6 +48,20 @@ def test_the_alert_list_filters_firing_suppressed_and_recent(client, admin) -> N
     assert "health:cache" in recent and "health:db" not in recent
 
 
+def test_suppressed_alerts_are_listed_with_their_reason(client, admin) -> None:
+    Silence.objects.create(
+        pattern="health:*",
+        ends_at=T0 + timedelta(days=3650),
+        reason="moving racks",
+        created_by=admin,
+    )
+    services.fire("health:db", kind=Kind.HEALTH, summary="down")
+    client.force_login(admin)
+    page = client.get(reverse("admin:alerts_alert_changelist"), {"show": "suppressed"})
+    assert "health:db" in page.content.decode()
+    assert "moving racks" in page.content.decode()
+
+
 def test_an_outsider_is_sent_to_the_login_page(client, outsider) -> None:
     client.force_login(outsider)
     response = client.get(reverse("admin:alerts_alert_changelist"))

@@ -167,3 +167,17 @@ def test_a_webhook_payload_is_the_same_on_every_retry(http_server) -> None:
     first, second = (json.loads(r["body"]) for r in http_server.requests)
     assert first == second
     assert Delivery.objects.get().status == Delivery.Status.DELIVERED
+
+
+def test_a_channel_disabled_before_delivery_is_logged_as_failed(http_server) -> None:
+    channel = make_channel(Channel.Type.WEBHOOK, url=http_server(answer(200)), allow_private=True)
+    with time_machine.travel(T0, tick=False) as clock:
+        services.fire("health:db", kind=Kind.HEALTH, summary="down")
+        clock.shift(30)
+        services.dispatch_due()
+        Channel.objects.filter(pk=channel.pk).update(enabled=False)
+        deliver_due()
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.Status.FAILED
+    assert delivery.error == "the channel was disabled before delivery"
+    assert http_server.requests == []
