@@ -62,19 +62,16 @@ def _needs_telling(alert: Alert, now: datetime) -> bool:
 def _join_group(alert: Alert, now: datetime) -> Notification:
     """Put `alert` in the open notification of its kind, opening one if there is none."""
     for _ in range(5):
-        group = Notification.objects.filter(
-            kind=alert.kind, status=Notification.Status.OPEN, is_test=False
-        ).first()
+        # The row lock makes a concurrent claim wait for our commit, so it sees this alert;
+        # if the claim won, the row no longer matches "open" and we open a new group.
+        group = (
+            Notification.objects.select_for_update()
+            .filter(kind=alert.kind, status=Notification.Status.OPEN, is_test=False)
+            .first()
+        )
         if group is not None:
-            # Writing the row locks it (PostgreSQL), so a concurrent claim waits for our commit
-            # and then sees this alert; if it was claimed first, we get 0 and open a new one.
-            touched = Notification.objects.filter(
-                pk=group.pk, status=Notification.Status.OPEN
-            ).update(send_at=F("send_at"))
-            if touched:
-                alert.pending = group
-                return group
-            continue
+            alert.pending = group
+            return group
         try:
             with transaction.atomic():
                 group = Notification.objects.create(
