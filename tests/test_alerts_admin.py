@@ -253,3 +253,21 @@ def test_prometheus_collect_counts_firing_alerts_and_deliveries() -> None:
     assert samples[("warning", "false")] == 0
     delivery_samples = families["opsconsole_alert_deliveries"].samples
     assert {s.labels["status"] for s in delivery_samples} >= {"delivered", "failed"}
+
+
+def test_a_notification_page_shows_its_deliveries(client, operator, http_server) -> None:
+    make_channel(
+        Channel.Type.WEBHOOK, name="hook", url=http_server(answer(503)), allow_private=True
+    )
+    with time_machine.travel(T0, tick=False) as clock:
+        services.fire("health:db", kind=Kind.HEALTH, summary="down")
+        clock.shift(30)
+        services.dispatch_due()
+        deliver_due()
+    client.force_login(operator)
+    notification = Notification.objects.get()
+    page = client.get(reverse("admin:alerts_notification_change", args=[notification.pk]))
+    assert page.status_code == 200
+    assert "HTTP 503" in page.content.decode()
+    log = client.get(reverse("admin:alerts_delivery_changelist"))
+    assert "waiting to retry" in log.content.decode()
