@@ -248,7 +248,24 @@ OPS_HTTP_ALLOW_NETWORKS = env_list("OPS_HTTP_ALLOW_NETWORKS")
 # (the metrics app's settings go here)
 
 # --- alerts ---------------------------------------------------------------------------------
-# (the alerts app's settings go here)
+# Alertmanager's defaults: wait 30 s to group, repeat an unchanged firing alert every 4 h.
+ALERTS_GROUP_WAIT = env_duration("ALERTS_GROUP_WAIT", "30s")
+ALERTS_REPEAT_INTERVAL = env_duration("ALERTS_REPEAT_INTERVAL", "4h")
+ALERTS_MAX_ATTEMPTS = env_int("ALERTS_MAX_ATTEMPTS", 6, minimum=1)
+ALERTS_RETRY_BACKOFF = env_duration("ALERTS_RETRY_BACKOFF", "10s")
+ALERTS_RETRY_BACKOFF_MAX = env_duration("ALERTS_RETRY_BACKOFF_MAX", "15m")
+ALERTS_HTTP_TIMEOUT = env_float("ALERTS_HTTP_TIMEOUT", 5.0, minimum=0.1)
+ALERTS_SMTP_TIMEOUT = env_float("ALERTS_SMTP_TIMEOUT", 10.0, minimum=0.1)
+ALERTS_RETENTION_DAYS = env_int("ALERTS_RETENTION_DAYS", 30, minimum=1)
+ALERTS_CONSOLE_URL = env_str("ALERTS_CONSOLE_URL", "http://localhost:8000").rstrip("/")
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "alerts-dispatch": {
+            "task": "alerts.tasks.dispatch_due",
+            "schedule": env_duration("ALERTS_DISPATCH_INTERVAL", "10s").total_seconds(),
+        },
+    }
+)
 
 # --- maintenance ----------------------------------------------------------------------------
 from celery.schedules import crontab  # noqa: E402

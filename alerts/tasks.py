@@ -1,0 +1,27 @@
+"""Celery tasks: thin wrappers that take ids and call the services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(name="alerts.tasks.send_system_alert", ignore_result=True)
+def send_system_alert(delivery_id: int) -> str:
+    """SendSystemAlert: one delivery attempt; retries are rescheduled by the service with
+    exponential backoff, so a failing channel never holds a worker while it waits."""
+    from .delivery import attempt_delivery
+
+    delivery = attempt_delivery(delivery_id)
+    return delivery.status if delivery is not None else "skipped"
+
+
+@shared_task(name="alerts.tasks.flush_notification", ignore_result=True)
+def flush_notification(notification_id: int) -> int:
+    return len(services.flush_notification(notification_id))
+
+
+@shared_task(name="alerts.tasks.dispatch_due", ignore_result=True)
+def dispatch_due() -> dict[str, int]:
+    return services.dispatch_due()
