@@ -91,8 +91,9 @@ def test_a_real_worker_retries_a_hanging_slack_with_backoff_and_delivers_the_res
     failing = Delivery.objects.get(channel=slack)
     assert failing.error == "timed out after 1 s"
     gaps = [b - a for a, b in zip(slack_hits, slack_hits[1:], strict=False)]
-    # Attempt n+1 waits timeout + backoff (1 s, then 2 s): the gaps grow.
-    assert gaps[1] > gaps[0] + 0.5
+    # Attempt n+1 waits timeout + backoff (1 s, then 2 s): the gaps grow by about a second
+    # (0.2 s asserted, leaving room for a loaded 2-core CI machine).
+    assert gaps[1] > gaps[0] + 0.2
     assert on_time < 8  # one group wait, one Slack timeout, then the others
     assert Alert.objects.get().last_notified_at is not None
     assert len(smtp_server.messages) == 1
