@@ -25,7 +25,7 @@ class BackupFreshness(HealthCheck):
 
     observations: list[dict[str, Any]] = dataclasses.field(default_factory=list, repr=False)
 
-    def run(self) -> None:  # type: ignore[override]
+    def run(self) -> None:
         self.observations = []
         newest = Backup.objects.latest_restorable()
         if newest is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import zlib
@@ -66,10 +67,9 @@ class Sink:
 
     def abort(self) -> None:
         self.closed = True
-        try:
+        # The storage may be what failed; the whole folder is removed afterwards anyway.
+        with contextlib.suppress(Exception):
             self._writer.abort()
-        except Exception:  # the storage may be what failed; the folder is removed later anyway
-            pass
 
 
 def fetch(

@@ -86,7 +86,7 @@ def _live_db_name() -> str:
     return str(connection.settings_dict["NAME"])
 
 
-def _carry_backup_rows(rows: list[dict[str, Any]]) -> None:
+def _carry_backup_rows(rows: list[Any]) -> None:
     """After replacing the live database, keep the console's knowledge of every backup."""
     with transaction.atomic():
         Backup.objects.all().delete()

@@ -52,9 +52,7 @@ class Policy:
         ]:
             value = getattr(settings, name, None)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise BackupError(
-                    f"{name} is missing or invalid ({value!r}): retention did not run"
-                )
+                raise BackupError(f"{name} is missing or invalid ({value!r}): retention not run")
             values[field] = value
         if values["keep_all_days"] < 1:
             raise BackupError("OPS_BACKUP_KEEP_ALL_DAYS must be at least 1: retention did not run")

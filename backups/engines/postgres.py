@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 from django.conf import settings
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from backups.errors import BackupError
 
@@ -199,9 +200,8 @@ def _scratch_name(base: str, purpose: str) -> str:
 
 
 def _exists(admin: psycopg.Connection, name: str) -> bool:
-    return (
-        admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
-    )
+    found = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+    return found is not None
 
 
 def _drop(admin: psycopg.Connection, name: str) -> None:
@@ -314,7 +314,7 @@ def _write_maintenance(conn: psycopg.Connection, state: dict[str, Any]) -> None:
         "changed_by": "restore",
         **state,
     }
-    values["allowed_ips"] = psycopg.types.json.Jsonb(values["allowed_ips"] or [])
+    values["allowed_ips"] = Jsonb(values["allowed_ips"] or [])
     cols = list(MAINTENANCE_COLUMNS)
     conn.execute(
         sql.SQL(
@@ -329,6 +329,12 @@ def _write_maintenance(conn: psycopg.Connection, state: dict[str, Any]) -> None:
             ),
         ),
         {c: values[c] for c in cols},
+    )
+
+
+def _rename(old: str, new: str) -> sql.Composed:
+    return sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+        sql.Identifier(old), sql.Identifier(new)
     )
 
 
@@ -360,23 +366,17 @@ def swap_in(target: Connection, scratch: str, *, keep_old: bool = False) -> str 
                 [name],
             )
             try:
-                admin.execute(
-                    sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(name), ident(old))
-                )
+                admin.execute(_rename(name, old))
             except BaseException:
                 admin.execute(
                     sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(ident(name))
                 )
                 raise
         try:
-            admin.execute(
-                sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(scratch), ident(name))
-            )
+            admin.execute(_rename(scratch, name))
         except BaseException:
             if had_target:
-                admin.execute(
-                    sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(old), ident(name))
-                )
+                admin.execute(_rename(old, name))
                 admin.execute(
                     sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(ident(name))
                 )

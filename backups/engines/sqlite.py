@@ -158,11 +158,12 @@ def carry_maintenance(target: Path, restored: Path) -> None:
         else:
             marks = ", ".join("?" for _ in _COLUMNS)
             sets = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS)
-            dst.execute(
-                f"INSERT INTO {_MAINTENANCE} (singleton, window_id, {cols}) VALUES (1, NULL, {marks}) "  # noqa: S608
-                f"ON CONFLICT (singleton) DO UPDATE SET window_id = NULL, {sets}",
-                row,
+            upsert = (
+                f"INSERT INTO {_MAINTENANCE} (singleton, window_id, {cols}) "  # noqa: S608
+                f"VALUES (1, NULL, {marks}) "
+                f"ON CONFLICT (singleton) DO UPDATE SET window_id = NULL, {sets}"
             )
+            dst.execute(upsert, row)
         dst.commit()
     finally:
         dst.close()

@@ -24,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--target-db",
             metavar="NAME",
-            help="restore into this database (PostgreSQL name or SQLite path); default: the live one",
+            help="restore into this database (PostgreSQL name or SQLite path); default: live",
         )
         parser.add_argument(
             "--keep-old", action="store_true", help="keep the replaced PostgreSQL database"
