@@ -42,7 +42,7 @@ class Backup(models.Model):
     name = models.CharField(max_length=200, blank=True, default="")
     storage = models.CharField(max_length=300, blank=True, default="")
     engine = models.CharField(max_length=20, blank=True, default="")
-    server_version = models.CharField(max_length=100, blank=True, default="")
+    server_version = models.CharField(max_length=200, blank=True, default="")
     app_version = models.CharField(max_length=40, blank=True, default="")
     encrypted = models.BooleanField(default=False)
     started_at = models.DateTimeField(db_index=True)

@@ -266,6 +266,18 @@ def create_backup(
             "files": files_info,
         }
         manifest_sha = manifests.write(backup.name, document)
+        updated = Backup.objects.filter(pk=backup.pk, status=Backup.Status.RUNNING).update(
+            status=Backup.Status.COMPLETED,
+            finished_at=finished,
+            heartbeat_at=finished,
+            duration=duration,
+            size=document["size"],
+            artifacts=artifacts,
+            row_counts=document["row_counts"],
+            engine=document["engine"],
+            server_version=document["server_version"][:200],
+            manifest_sha256=manifest_sha,
+        )
     except BaseException as exc:
         _fail(backup, exc, clock)
         if isinstance(exc, BackupError):
@@ -273,18 +285,6 @@ def create_backup(
         if isinstance(exc, Exception):
             raise BackupError(f"backup {backup.pk} failed: {_describe(exc)}") from exc
         raise
-    updated = Backup.objects.filter(pk=backup.pk, status=Backup.Status.RUNNING).update(
-        status=Backup.Status.COMPLETED,
-        finished_at=finished,
-        heartbeat_at=finished,
-        duration=duration,
-        size=document["size"],
-        artifacts=artifacts,
-        row_counts=document["row_counts"],
-        engine=document["engine"],
-        server_version=document["server_version"],
-        manifest_sha256=manifest_sha,
-    )
     if not updated:  # reaped as stale meanwhile: its objects may be gone, never call it done
         raise BackupError(f"backup {backup.pk} was marked failed while it ran: run it again")
     backup.refresh_from_db()

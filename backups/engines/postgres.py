@@ -103,7 +103,9 @@ class Connection:
 
 
 def server_major(conn: psycopg.Connection) -> tuple[int, str]:
-    row = conn.execute("SELECT current_setting('server_version_num')::int, version()").fetchone()
+    row = conn.execute(
+        "SELECT current_setting('server_version_num')::int, current_setting('server_version')"
+    ).fetchone()
     assert row is not None
     return int(row[0]) // 10000, str(row[1])
 
