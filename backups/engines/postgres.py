@@ -351,7 +351,8 @@ def swap_in(target: Connection, scratch: str, *, keep_old: bool = False) -> str 
     old = _scratch_name(name, "old")
     with target.connect("postgres") as admin:
         had_target = _exists(admin, name)
-        state = None
+        # A brand-new target comes up: a backup taken during maintenance must not keep it down.
+        state: dict[str, Any] | None = {"is_down": False}
         if had_target:
             with target.connect(name) as conn:
                 state = _read_maintenance(conn)
