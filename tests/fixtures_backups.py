@@ -4,6 +4,7 @@ server on loopback."""
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,14 +46,16 @@ def s3_server(settings: Any, backup_dirs: dict[str, Path]) -> Iterator[dict[str,
         aws_secret_access_key="testing",
         region_name="us-east-1",
     )
-    client.create_bucket(Bucket="ops-backups")
-    settings.BACKUP_STORAGE_URL = "s3://ops-backups/console"
+    # moto keeps one in-memory backend per process: a bucket per test keeps tests apart.
+    bucket = f"ops-backups-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=bucket)
+    settings.BACKUP_STORAGE_URL = f"s3://{bucket}/console"
     settings.AWS_ENDPOINT_URL_S3 = endpoint
     settings.AWS_ACCESS_KEY_ID = "testing"
     settings.AWS_SECRET_ACCESS_KEY = "testing"
     settings.AWS_DEFAULT_REGION = "us-east-1"
     settings.OPS_BACKUP_S3_PART_SIZE = 5 * 1024 * 1024
     try:
-        yield {"client": client, "bucket": "ops-backups", "endpoint": endpoint}
+        yield {"client": client, "bucket": bucket, "endpoint": endpoint}
     finally:
         server.stop()
