@@ -82,5 +82,3 @@ def test_restore_works_from_storage_alone_when_the_console_database_is_lost(
     result = services.restore_backup("latest", database=False, files=True)
     assert result["backup_id"] == backup.pk
     assert read_tree(backup_dirs["media"]) == {"a.txt": b"from storage"}
-
-

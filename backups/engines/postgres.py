@@ -115,12 +115,16 @@ def check_dump_compatible(target: Connection) -> dict[str, Any]:
     dump_major, dump_version = tool_major("pg_dump")
     with target.connect() as conn:
         major, version = server_major(conn)
-    if dump_major < major:
-        raise BackupError(
-            f"pg_dump {dump_major} cannot dump a PostgreSQL {major} server: install the "
-            f"PostgreSQL {major} client tools (or newer) and point OPS_BACKUP_PG_BIN_DIR at them"
-        )
+    require_dump_fits(dump_major, major)
     return {"server_major": major, "server_version": version, "dump_tool": dump_version}
+
+
+def require_dump_fits(dump_major: int, server: int) -> None:
+    if dump_major < server:
+        raise BackupError(
+            f"pg_dump {dump_major} cannot dump a PostgreSQL {server} server: install the "
+            f"PostgreSQL {server} client tools (or newer) and point OPS_BACKUP_PG_BIN_DIR at them"
+        )
 
 
 def _tables(conn: psycopg.Connection) -> list[tuple[str, str]]:
