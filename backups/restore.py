@@ -19,13 +19,13 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from backups import manifest as manifests
+from backups.common import database_engine, notify, pg_connection
 from backups.crypto import EncryptionError
 from backups.engines import files as files_engine
 from backups.engines import postgres, sqlite
 from backups.errors import BackupError
 from backups.models import Backup
 from backups.pipeline import ChecksumMismatch, Progress, fetch
-from backups.services import database_engine, notify, pg_connection
 from backups.signals import backup_failed
 from opsconsole import audit
 from opsconsole.models import SystemLog

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from backups import manifest as manifests
 from backups import storage
+from backups.common import database_engine, notify, pg_connection
 from backups.engines import files as files_engine
 from backups.engines import postgres, sqlite
 from backups.errors import BackupError
@@ -45,30 +46,6 @@ __all__ = [
     "restore_backup",
     "verify_backup",
 ]
-
-
-def database_engine(alias: str = "default") -> str:
-    engine = connections[alias].settings_dict["ENGINE"]
-    if engine.endswith("postgresql"):
-        return "postgresql"
-    if engine.endswith("sqlite3"):
-        return "sqlite"
-    raise BackupError(f"the database engine {engine} is not supported: use PostgreSQL or SQLite")
-
-
-def pg_connection(dbname: str | None = None) -> postgres.Connection:
-    return postgres.Connection(connections["default"].settings_dict, dbname=dbname)
-
-
-def notify(signal: Any, **kwargs: Any) -> None:
-    """Send a signal; a receiver that fails never aborts the backup or cleanup that sent it."""
-    for receiver, result in signal.send_robust(sender=Backup, **kwargs):
-        if isinstance(result, Exception):
-            logger.error(
-                "backups: receiver %s failed: %s",
-                getattr(receiver, "__qualname__", receiver),
-                type(result).__name__,
-            )
 
 
 def _folder(backup: Backup) -> str:
