@@ -167,7 +167,8 @@ def restore_backup(
                         result["files"] = files_engine.restore(files_file, document)
             finally:
                 if db_file is not None and engine == "sqlite":
-                    db_file.unlink(missing_ok=True)
+                    for suffix in ("", "-wal", "-shm", "-journal"):
+                        Path(f"{db_file}{suffix}").unlink(missing_ok=True)
     except BaseException as exc:
         reason = str(exc) if isinstance(exc, Exception) else "interrupted"
         notify(

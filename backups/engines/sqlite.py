@@ -54,9 +54,12 @@ def snapshot(source: Path, copy: Path) -> dict[str, Any]:
 
 
 def check_copy(path: Path, manifest: dict[str, Any]) -> dict[str, int]:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = sqlite3.connect(path)
     try:
         try:
+            # A copy of a WAL database is in WAL mode too; switching it back means checking
+            # it leaves no -wal/-shm files behind (Django turns WAL on again when it connects).
+            conn.execute("PRAGMA journal_mode=DELETE")
             _integrity(conn)
             found = row_counts(conn)
         except sqlite3.DatabaseError as exc:
