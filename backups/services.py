@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connections
+from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
 from backups import manifest as manifests
@@ -188,17 +188,18 @@ def create_backup(
     actor_name = audit.cli_actor() if actor is None else str(getattr(actor, "username", actor))
     started = timezone.now()
     try:
-        backup = Backup.objects.create(
-            kind=kind,
-            started_at=started,
-            heartbeat_at=started,
-            actor=actor_name,
-            hostname=socket.gethostname(),
-            pid=os.getpid(),
-            storage=_storage_label(),
-            app_version=settings.VERSION,
-            encrypted=bool(settings.OPS_BACKUP_ENCRYPTION_KEY),
-        )
+        with transaction.atomic():  # a savepoint: the caller's transaction survives a refusal
+            backup = Backup.objects.create(
+                kind=kind,
+                started_at=started,
+                heartbeat_at=started,
+                actor=actor_name,
+                hostname=socket.gethostname(),
+                pid=os.getpid(),
+                storage=_storage_label(),
+                app_version=settings.VERSION,
+                encrypted=bool(settings.OPS_BACKUP_ENCRYPTION_KEY),
+            )
     except IntegrityError:
         running = Backup.objects.filter(status=Backup.Status.RUNNING).first()
         raise BackupError(

@@ -17,7 +17,7 @@ from tests.backups_support import on_postgres
 
 pytest_plugins = ["tests.fixtures_backups"]
 
-pytestmark = pytest.mark.skipif("on_postgres()", reason="runs on the SQLite test database")
+pytestmark = pytest.mark.skipif(on_postgres(), reason="runs on the SQLite test database")
 
 
 def rows(path: Path) -> list[tuple[Any, ...]]:
