@@ -69,6 +69,7 @@ class Backup(models.Model):
 
     class Meta:
         ordering = ["-started_at", "-pk"]
+        permissions = [("operate_backup", "Can start backups and verifications")]
         constraints = [
             # One backup at a time: a second worker running the same schedule gets an error.
             models.UniqueConstraint(

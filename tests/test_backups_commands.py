@@ -122,3 +122,30 @@ def test_a_failing_backup_exits_non_zero_without_a_traceback(
     assert run.returncode == 1
     assert "Traceback" not in run.stderr
     assert "OPS_BACKUP_PATHS names" in run.stderr and "fix the setting" in run.stderr
+
+
+def test_the_console_verify_action_needs_permission_and_is_audited(
+    backup_dirs: dict[str, Path],
+    db: Any,
+    admin: Any,
+    operator: Any,
+    client: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    write_tree(backup_dirs["media"], {"a.txt": b"a"})
+    from backups import services
+
+    backup = services.create_backup("files")
+    url = "/admin/backups/backup/"
+    form = {"action": "verify_selected", "_selected_action": [backup.pk]}
+    client.force_login(operator)
+    assert client.get(url).status_code == 200
+    client.post(url, form)
+    assert not SystemLog.objects.filter(action="backup.verify.requested").exists()
+    client.force_login(admin)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(url, form)
+    assert response.status_code == 302
+    assert len(callbacks) == 1
+    entry = SystemLog.objects.get(action="backup.verify.requested")
+    assert entry.actor == admin and entry.target == f"backup {backup.pk}"
