@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.color import no_style
-from django.db import connection, connections, transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
 from backups import manifest as manifests
@@ -35,8 +35,9 @@ logger = logging.getLogger(__name__)
 
 def resolve(ref: int | str | None, *, need: str = "db") -> tuple[Backup | None, dict[str, Any]]:
     """The backup row (if the console knows it) and its manifest, for an id or "latest"."""
+    ready = console_ready()
     if ref is None or str(ref) == "latest":
-        row = Backup.objects.latest_restorable(need)
+        row = Backup.objects.latest_restorable(need) if ready else None
         if row is None:
             found = manifests.find(None)
             if found is None:
@@ -47,7 +48,7 @@ def resolve(ref: int | str | None, *, need: str = "db") -> tuple[Backup | None, 
             backup_id = int(ref)
         except (TypeError, ValueError):
             raise BackupError(f"{ref!r} is not a backup id: give a number or 'latest'") from None
-        row = Backup.objects.filter(pk=backup_id).first()
+        row = Backup.objects.filter(pk=backup_id).first() if ready else None
         if row is None:
             found = manifests.find(backup_id)
             if found is None:
@@ -69,6 +70,17 @@ def resolve(ref: int | str | None, *, need: str = "db") -> tuple[Backup | None, 
     # The console's record is the authority on checksums; the manifest only travels along.
     document["artifacts"] = row.artifacts
     return row, document
+
+
+def console_ready() -> bool:
+    """False when the console's own database is missing or empty (disaster recovery): then
+    backups are found from their manifests in storage, and there is no maintenance row to set."""
+    try:
+        Backup.objects.exists()
+    except DatabaseError:
+        connection.close()
+        return False
+    return True
 
 
 def _artifact(document: dict[str, Any], role: str) -> dict[str, Any] | None:
@@ -143,10 +155,13 @@ def restore_backup(
                 _fetch(files_artifact, work / "files.tar.gz", progress) if files_artifact else None
             )
             try:
-                rows = list(Backup.objects.values()) if live else []
+                # An empty or missing console database (disaster recovery) has no rows to keep
+                # and no maintenance switch.
+                keep_rows = live and console_ready()
+                rows = list(Backup.objects.values()) if keep_rows else []
                 guard = (
                     _maintenance(f"Restoring backup {backup_id}", actor)
-                    if live
+                    if keep_rows
                     else contextlib.nullcontext()
                 )
                 with guard:
@@ -159,8 +174,12 @@ def restore_backup(
                             keep_old=keep_old,
                             progress=progress,
                         )
-                        if live:
+                        if keep_rows:
                             _carry_backup_rows(rows)
+                        if live:
+                            from backups.services import reconcile_after_restore
+
+                            reconcile_after_restore()
                     if files_file is not None:
                         if progress:
                             progress("files", 0, None)
@@ -190,17 +209,18 @@ def restore_backup(
             raise
         raise BackupError(f"restore of backup {backup_id} failed: {reason}") from exc
     result["seconds"] = round(time.monotonic() - clock, 3)
-    audit.record(
-        "backup.restore",
-        actor=actor,
-        target=f"backup {backup_id}",
-        details={
-            "target": target,
-            "seconds": result["seconds"],
-            "files": files_file is not None,
-            "database": db_file is not None,
-        },
-    )
+    with contextlib.suppress(DatabaseError):  # a files-only restore onto an empty database
+        audit.record(
+            "backup.restore",
+            actor=actor,
+            target=f"backup {backup_id}",
+            details={
+                "target": target,
+                "seconds": result["seconds"],
+                "files": files_file is not None,
+                "database": db_file is not None,
+            },
+        )
     return result
 
 

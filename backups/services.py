@@ -123,6 +123,19 @@ def _adopt_from_manifest(backup: Backup) -> bool:
     return bool(updated)
 
 
+def reconcile_after_restore() -> None:
+    """A restored database remembers the backup that was running when it was dumped (often
+    the very one restored). Finish such rows from their manifests, or mark them failed: no
+    process of the old database is still writing them."""
+    for backup in Backup.objects.filter(status=Backup.Status.RUNNING):
+        if not _adopt_from_manifest(backup):
+            Backup.objects.filter(pk=backup.pk, status=Backup.Status.RUNNING).update(
+                status=Backup.Status.FAILED,
+                finished_at=timezone.now(),
+                error="interrupted: the database was restored while it ran",
+            )
+
+
 class _Heartbeat:
     """Wraps a progress callback; touches heartbeat_at now and then so others see we live."""
 

@@ -260,3 +260,45 @@ def test_a_restore_of_the_live_database_runs_in_maintenance_mode_and_leaves_the_
     # The console still knows its backups, and the restored one is not reaped as dead.
     services.reap_stale()
     assert Backup.objects.get(pk=backup.pk).is_restorable
+
+
+@pytest.mark.slow
+def test_disaster_recovery_restores_onto_a_server_without_the_console_database(
+    backup_dirs: dict[str, Path], transactional_db: Any
+) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, subprocess_env
+
+    original = make_users()
+    backup = services.create_backup("full")
+    for lost in scratch_db(f"{connection.settings_dict['NAME']}_dr"):
+        db = connection.settings_dict
+        host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+        url = f"postgres://{db['USER'] or 'postgres'}@{host}/{lost}"
+        env = subprocess_env(DATABASE_URL=url, BACKUP_STORAGE_URL=f"file://{backup_dirs['store']}")
+        listed = subprocess.run(
+            [sys.executable, "manage.py", "listbackups", "--storage"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert "1 complete backups in storage" in listed.stdout
+        run = subprocess.run(
+            [sys.executable, "manage.py", "restore", "latest", "--yes"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert run.returncode == 0, run.stderr
+        assert f"restored backup {backup.pk}" in run.stdout
+        assert users(lost) == original
+        assert query(lost, "SELECT status FROM backups_backup WHERE id = %s", [backup.pk]) == [
+            ("completed",)
+        ]
+        assert query(lost, "SELECT is_down FROM maintenance_maintenancestate") in ([], [(False,)])
