@@ -121,6 +121,8 @@ def restore_backup(
     """Restore a backup's database (into `target_db`, default the live one) and/or its files."""
     row, document = resolve(ref, need="files" if files and not database else "db")
     backup_id = document["id"]
+    if files and database and document.get("kind") == "files":
+        database = False  # `restore N --files` of a files-only backup: the files are the point
     db_artifact = _artifact(document, "db") if database else None
     files_artifact = _artifact(document, "files") if files else None
     if database and db_artifact is None:

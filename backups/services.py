@@ -11,7 +11,6 @@ import os
 import socket
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -350,5 +349,3 @@ def cleanup(*, now: datetime | None = None) -> dict[str, int]:
 # Re-exported verbs (their modules import this one, so these come last).
 from backups.restore import restore_backup, verify_backup  # noqa: E402
 from backups.retention import apply_retention  # noqa: E402
-
-ProgressCallback = Callable[[str, int, int | None], None]

@@ -89,6 +89,8 @@ def test_a_files_only_backup_needs_the_files_flag(
     capsys.readouterr()
     call_command("restore", "latest", "--files-only", "--yes")
     assert capsys.readouterr().out.startswith(f"restored backup {pk}: 1 files in")
+    (backup_dirs["media"] / "a.txt").write_text("changed again")
+    call_command("restore", str(pk), "--files", "--yes")
     assert (backup_dirs["media"] / "a.txt").read_text() == "a"
 
 
