@@ -6,6 +6,8 @@ temporary directory; argv carries only host, port, user and database names.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import shutil
@@ -164,6 +166,10 @@ def dump(
         args.append(f"--dbname={target.dbname}")
         with tempfile.TemporaryFile() as stderr:
             proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, env=env)  # noqa: S603
+            assert proc.stdout is not None
+            # A 1 MiB pipe instead of 64 KiB: fewer stalls and wake-ups between pg_dump and us.
+            with contextlib.suppress(OSError, AttributeError):
+                fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, 1024 * 1024)
 
             def count() -> None:
                 # Counting runs alongside the dump, in the transaction whose snapshot it reads.
