@@ -256,7 +256,7 @@ def _restore_database(
     return counts
 
 
-def verify_backup(backup_id: int | None = None) -> Backup:
+def verify_backup(backup_id: int | None = None, *, progress: Progress | None = None) -> Backup:
     """Restore a backup into a scratch database, check it, drop it; record the time taken.
 
     `None` verifies the newest completed backup. Failures are recorded on the backup (and
@@ -285,19 +285,19 @@ def verify_backup(backup_id: int | None = None) -> Backup:
                         f"console runs on {database_engine()} and cannot restore it to check"
                     )
                 if database_engine() == "postgresql":
-                    path = _fetch(db_artifact, Path(tmp) / "db.dump", None)
+                    path = _fetch(db_artifact, Path(tmp) / "db.dump", progress)
                     conn = pg_connection()
                     scratch, _ = postgres.restore_into_scratch(
                         path, document, conn, purpose="verify"
                     )
                     postgres.drop_database(conn, scratch)
                 else:
-                    path = _fetch(db_artifact, Path(tmp) / "db.sqlite3", None, gunzip=True)
+                    path = _fetch(db_artifact, Path(tmp) / "db.sqlite3", progress, gunzip=True)
                     sqlite.check_copy(path, document)
                 path.unlink()
             files_artifact = _artifact(document, "files")
             if files_artifact is not None:
-                path = _fetch(files_artifact, Path(tmp) / "files.tar.gz", None)
+                path = _fetch(files_artifact, Path(tmp) / "files.tar.gz", progress)
                 found_files = files_engine.count_members(path)
                 expected = int((document.get("files") or {}).get("files", 0))
                 if found_files != expected:

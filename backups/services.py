@@ -196,6 +196,7 @@ def create_backup(
     """
     if kind not in Backup.Kind.values:
         raise BackupError(f"unknown backup kind {kind!r}: use full, db or files")
+    storage.backup_storage()  # a misconfigured BACKUP_STORAGE_URL fails here, before any record
     reap_stale()
     actor_name = audit.cli_actor() if actor is None else str(getattr(actor, "username", actor))
     started = timezone.now()

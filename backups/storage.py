@@ -14,8 +14,10 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, Storage
 
+from backups.errors import BackupError
 
-class StorageConfigError(ValueError):
+
+class StorageConfigError(BackupError, ValueError):
     """BACKUP_STORAGE_URL cannot be turned into a storage."""
 
 

@@ -151,3 +151,37 @@ def test_the_console_verify_action_needs_permission_and_is_audited(
     assert len(callbacks) == 1
     entry = SystemLog.objects.get(action="backup.verify.requested")
     assert entry.actor == admin and entry.target == f"backup {backup.pk}"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [("ftp://host/x", "unknown scheme 'ftp'"), ("s3:///prefix", "s3:// without a bucket")],
+)
+def test_a_bad_storage_url_is_one_clear_line(
+    backup_dirs: dict[str, Path], db: Any, settings: Any, url: str, message: str
+) -> None:
+    settings.BACKUP_STORAGE_URL = url
+    with pytest.raises(CommandError, match=message):
+        call_command("backup")
+    with pytest.raises(CommandError, match=message):
+        call_command("listbackups", "--storage")
+    assert not Backup.objects.exists()
+
+
+def test_progress_is_shown_on_a_terminal_only() -> None:
+    import io
+
+    from backups.management.cli import TtyProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen, pipe = Terminal(), io.StringIO()
+    for stream in (screen, pipe):
+        progress = TtyProgress(stream)
+        progress._last = -1.0  # show the first update at once
+        progress("db", 3 * 1024 * 1024, 6 * 1024 * 1024)
+        progress.done()
+    assert "\rdb: 3.0 MiB of 6.0 MiB (50%)" in screen.getvalue()
+    assert pipe.getvalue() == ""

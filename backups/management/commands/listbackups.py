@@ -1,7 +1,7 @@
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from backups import manifest
 from backups.management.cli import backup_row, human_size
@@ -24,7 +24,12 @@ class Command(BaseCommand):
         if options["limit"] < 1:
             options["limit"] = 50
         if options["storage"]:
-            found = [m for m in (manifest.read(f) for f in reversed(manifest.folders())) if m]
+            try:
+                found = [m for m in (manifest.read(f) for f in reversed(manifest.folders())) if m]
+            except Exception as exc:  # storage unreachable or misconfigured: say so, briefly
+                raise CommandError(
+                    f"cannot read the backup storage: {exc}; check BACKUP_STORAGE_URL and AWS_*"
+                ) from None
             found = found[: options["limit"]]
             if options["json"]:
                 self.stdout.write(json.dumps(found))

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from backups import services
 from backups.errors import BackupError
-from backups.management.cli import backup_row
+from backups.management.cli import TtyProgress, backup_row
 
 
 class Command(BaseCommand):
@@ -19,10 +19,15 @@ class Command(BaseCommand):
         ref = options["backup"]
         if ref != "latest" and not ref.isdigit():
             raise CommandError(f"{ref!r} is not a backup id: give a number or 'latest'")
+        progress = TtyProgress()
         try:
-            backup = services.verify_backup(None if ref == "latest" else int(ref))
+            backup = services.verify_backup(
+                None if ref == "latest" else int(ref), progress=progress
+            )
         except BackupError as exc:
             raise CommandError(f"verification did not run: {exc}") from None
+        finally:
+            progress.done()
         if options["json"]:
             self.stdout.write(json.dumps(backup_row(backup)))
         if backup.verification_failed:
