@@ -82,3 +82,34 @@ def test_restore_works_from_storage_alone_when_the_console_database_is_lost(
     result = services.restore_backup("latest", database=False, files=True)
     assert result["backup_id"] == backup.pk
     assert read_tree(backup_dirs["media"]) == {"a.txt": b"from storage"}
+
+
+def test_a_killed_s3_backup_has_its_open_upload_aborted_by_cleanup(
+    s3_server: dict[str, Any], backup_dirs: dict[str, Path], db: Any
+) -> None:
+    import socket
+    import subprocess
+
+    from django.utils import timezone
+
+    from backups import storage
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    backup = Backup.objects.create(
+        kind="files",
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+        hostname=socket.gethostname(),
+        pid=dead.pid,
+        name="20261126T020000Z-9-files",
+    )
+    writer = storage.open_writer(f"{backup.name}/files.tar.gz")
+    writer.write(os.urandom(6 * 1024 * 1024))  # one part uploaded, then the process "dies"
+    client, bucket = s3_server["client"], s3_server["bucket"]
+    assert len(client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])) == 1
+    services.cleanup()
+    backup.refresh_from_db()
+    assert backup.status == Backup.Status.FAILED
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert keys(s3_server) == []
