@@ -108,3 +108,28 @@ def test_verification_checks_the_sqlite_copy(
     verified = services.verify_backup()
     assert verified.status == Backup.Status.VERIFIED
     assert verified.restore_seconds is not None
+
+
+def test_a_live_restore_swaps_the_file_under_django_and_leaves_the_site_up(
+    backup_dirs: dict[str, Path], transactional_db: Any
+) -> None:
+    from maintenance import state
+
+    for n in range(5):
+        User.objects.create_user(f"user{n}", f"user{n}@example.com")
+    original = sorted(User.objects.values_list("username", flat=True))
+    state.enable(message="backup taken during maintenance", actor="test")
+    backup = services.create_backup("db")
+    state.disable(actor="test")
+    User.objects.filter(username__in=["user1", "user3"]).delete()
+    seen: list[bool] = []
+
+    def progress(phase: str, done: int, total: int | None) -> None:
+        if phase == "restore":
+            seen.append(state.current(fresh=True).is_down)
+
+    services.restore_backup(backup.pk, progress=progress)
+    assert seen == [True]
+    assert sorted(User.objects.values_list("username", flat=True)) == original
+    assert state.current(fresh=True).is_down is False
+    assert Backup.objects.get(pk=backup.pk).is_restorable
