@@ -255,6 +255,8 @@ OPS_BACKUP_TMP_DIR = env_str("OPS_BACKUP_TMP_DIR")
 from celery.schedules import crontab  # noqa: E402  (kept in this section on purpose)
 
 OPS_BACKUP_HOUR = env_int("OPS_BACKUP_HOUR", 2, minimum=0)
+if OPS_BACKUP_HOUR > 23:
+    raise ImproperlyConfigured(f"OPS_BACKUP_HOUR={OPS_BACKUP_HOUR}: use an hour from 0 to 23")
 CELERY_BEAT_SCHEDULE.update(
     {
         "backups-daily": {
