@@ -12,3 +12,7 @@ class BackupsConfig(AppConfig):
         # Receivers are wired here, never at import time of models.
         if find_spec(f"{self.name}.receivers"):
             import_module(f"{self.name}.receivers")
+        from backups.health import checks
+        from health.registry import register
+
+        register("backups", checks)

@@ -237,6 +237,41 @@ AWS_ENDPOINT_URL_S3 = env_str("AWS_ENDPOINT_URL_S3")
 AWS_DEFAULT_REGION = env_str("AWS_DEFAULT_REGION", "us-east-1")
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")
 MEDIA_URL = "media/"
+# Alert when the newest completed backup is older than this (the RPO you promise).
+OPS_BACKUP_MAX_AGE = env_duration("OPS_BACKUP_MAX_AGE", "26h").total_seconds()
+OPS_BACKUP_PATHS = env_list("OPS_BACKUP_PATHS")
+# Encrypts artifacts at rest when set; never logged, never stored.
+OPS_BACKUP_ENCRYPTION_KEY = env_str("OPS_BACKUP_ENCRYPTION_KEY")
+OPS_BACKUP_KEEP_ALL_DAYS = env_int("OPS_BACKUP_KEEP_ALL_DAYS", 7, minimum=1)
+OPS_BACKUP_KEEP_DAILY_DAYS = env_int("OPS_BACKUP_KEEP_DAILY_DAYS", 16, minimum=0)
+OPS_BACKUP_KEEP_WEEKLY_WEEKS = env_int("OPS_BACKUP_KEEP_WEEKLY_WEEKS", 8, minimum=0)
+OPS_BACKUP_KEEP_MONTHLY_MONTHS = env_int("OPS_BACKUP_KEEP_MONTHLY_MONTHS", 4, minimum=0)
+OPS_BACKUP_KEEP_YEARLY_YEARS = env_int("OPS_BACKUP_KEEP_YEARLY_YEARS", 2, minimum=0)
+OPS_BACKUP_MAX_STORAGE_MB = env_int("OPS_BACKUP_MAX_STORAGE_MB", 5000, minimum=0)
+OPS_BACKUP_FAILED_KEEP_DAYS = env_int("OPS_BACKUP_FAILED_KEEP_DAYS", 30, minimum=1)
+OPS_BACKUP_STALE_AFTER = env_duration("OPS_BACKUP_STALE_AFTER", "1h").total_seconds()
+OPS_BACKUP_S3_PART_SIZE = env_int("OPS_BACKUP_S3_PART_SIZE", 16 * 1024 * 1024, minimum=5 * 1024**2)
+OPS_BACKUP_PG_BIN_DIR = env_str("OPS_BACKUP_PG_BIN_DIR")
+OPS_BACKUP_PG_COMPRESS = env_str("OPS_BACKUP_PG_COMPRESS")  # pg_dump --compress; "" = its default
+OPS_BACKUP_RESTORE_JOBS = env_int("OPS_BACKUP_RESTORE_JOBS", 2, minimum=1)
+OPS_BACKUP_TMP_DIR = env_str("OPS_BACKUP_TMP_DIR")
+from celery.schedules import crontab  # noqa: E402  (kept in this section on purpose)
+
+OPS_BACKUP_HOUR = env_int("OPS_BACKUP_HOUR", 2, minimum=0)
+if OPS_BACKUP_HOUR > 23:
+    raise ImproperlyConfigured(f"OPS_BACKUP_HOUR={OPS_BACKUP_HOUR}: use an hour from 0 to 23")
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "backups-daily": {
+            "task": "backups.tasks.run_scheduled_backup",
+            "schedule": crontab(minute=0, hour=OPS_BACKUP_HOUR),
+        },
+        "backups-verify-weekly": {
+            "task": "backups.tasks.verify_latest_backup",
+            "schedule": crontab(minute=0, hour=(OPS_BACKUP_HOUR + 2) % 24, day_of_week="sun"),
+        },
+    }
+)
 
 # --- errors ---------------------------------------------------------------------------------
 SENTRY_DSN = env_str("SENTRY_DSN")

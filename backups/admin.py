@@ -1,0 +1,72 @@
+"""Backups in the console: read-only records, and a permission-checked, audited verify action."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from backups.management.cli import human_size
+from backups.models import Backup
+from backups.tasks import verify_latest_backup
+from opsconsole import audit
+
+
+@admin.register(Backup)
+class BackupAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "kind",
+        "status",
+        "started_at",
+        "size_display",
+        "duration",
+        "verified_at",
+        "restore_seconds",
+        "encrypted",
+    )
+    list_filter = ("status", "kind", "encrypted")
+    search_fields = ("name", "error", "verify_error")
+    date_hierarchy = "started_at"
+    readonly_fields = [f.name for f in Backup._meta.fields]
+    actions = ["verify_selected"]
+
+    @admin.display(description="size", ordering="size")
+    def size_display(self, obj: Backup) -> str:
+        return human_size(obj.size)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # backups are made by `manage.py backup` or the schedule
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # retention deletes records together with their artifacts
+
+    def has_operate_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("backups.operate_backup"))
+
+    @admin.action(
+        description="Verify selected backups (restore into a scratch database)",
+        permissions=["operate"],
+    )
+    def verify_selected(self, request: HttpRequest, queryset: QuerySet[Backup]) -> None:
+        queued = 0
+        for backup in queryset.filter(status__in=Backup.RESTORABLE):
+            transaction.on_commit(partial(verify_latest_backup.delay, backup.pk))
+            audit.record(
+                "backup.verify.requested", actor=request.user, target=f"backup {backup.pk}"
+            )
+            queued += 1
+        skipped = queryset.count() - queued
+        self.message_user(
+            request,
+            f"{queued} verification(s) queued"
+            + (f"; {skipped} skipped (not completed)" if skipped else ""),
+            messages.SUCCESS if queued else messages.WARNING,
+        )

@@ -1,0 +1,335 @@
+"""Restore and verification: download, check, then (and only then) touch a database or files.
+
+PostgreSQL restores go into a fresh database that is checked against the manifest's row counts
+before it is swapped in, so a failure at any step leaves the target as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.color import no_style
+from django.db import DatabaseError, connection, connections, transaction
+from django.utils import timezone
+
+from backups import manifest as manifests
+from backups.common import database_engine, notify, pg_connection
+from backups.crypto import EncryptionError
+from backups.engines import files as files_engine
+from backups.engines import postgres, sqlite
+from backups.errors import BackupError
+from backups.models import Backup
+from backups.pipeline import ChecksumMismatch, Progress, fetch
+from backups.signals import backup_failed
+from opsconsole import audit
+from opsconsole.models import SystemLog
+
+logger = logging.getLogger(__name__)
+
+
+def resolve(ref: int | str | None, *, need: str = "db") -> tuple[Backup | None, dict[str, Any]]:
+    """The backup row (if the console knows it) and its manifest, for an id or "latest"."""
+    ready = console_ready()
+    if ref is None or str(ref) == "latest":
+        row = Backup.objects.latest_restorable(need) if ready else None
+        if row is None:
+            found = manifests.find(None)
+            if found is None:
+                raise BackupError("there is no completed backup: run `manage.py backup` first")
+            return None, found
+    else:
+        try:
+            backup_id = int(ref)
+        except (TypeError, ValueError):
+            raise BackupError(f"{ref!r} is not a backup id: give a number or 'latest'") from None
+        row = Backup.objects.filter(pk=backup_id).first() if ready else None
+        if row is None:
+            found = manifests.find(backup_id)
+            if found is None:
+                raise BackupError(
+                    f"there is no backup {backup_id}: see `manage.py listbackups` for the ids"
+                )
+            return None, found
+        if not row.is_restorable:
+            raise BackupError(
+                f"backup {row.pk} is {row.status} and cannot be used: pick a completed one "
+                "(`manage.py listbackups`)"
+            )
+    document = manifests.read(row.name)
+    if document is None:
+        raise BackupError(
+            f"the manifest of backup {row.pk} is missing from {row.storage}: the backup is "
+            "incomplete in storage; pick another one"
+        )
+    # The console's record is the authority on checksums; the manifest only travels along.
+    document["artifacts"] = row.artifacts
+    return row, document
+
+
+def console_ready() -> bool:
+    """False when the console's own database is missing or empty (disaster recovery): then
+    backups are found from their manifests in storage, and there is no maintenance row to set."""
+    try:
+        Backup.objects.exists()
+    except DatabaseError:
+        connection.close()
+        return False
+    return True
+
+
+def _artifact(document: dict[str, Any], role: str) -> dict[str, Any] | None:
+    return next((a for a in document.get("artifacts", []) if a.get("role") == role), None)
+
+
+def _fetch(artifact: dict[str, Any], dest: Path, progress: Progress | None, **kw: Any) -> Path:
+    try:
+        return fetch(artifact, dest, progress=progress, **kw)
+    except (ChecksumMismatch, EncryptionError) as exc:
+        raise BackupError(str(exc)) from None
+
+
+def _live_db_name() -> str:
+    return str(connection.settings_dict["NAME"])
+
+
+def _carry_backup_rows(rows: list[Any]) -> None:
+    """After replacing the live database, keep the console's knowledge of every backup."""
+    with transaction.atomic():
+        Backup.objects.all().delete()
+        Backup.objects.bulk_create([Backup(**row) for row in rows])
+        with connection.cursor() as cursor:
+            for statement in connection.ops.sequence_reset_sql(no_style(), [Backup]):
+                cursor.execute(statement)
+
+
+def restore_backup(
+    ref: int | str | None = "latest",
+    *,
+    target_db: str | None = None,
+    database: bool = True,
+    files: bool = False,
+    keep_old: bool = False,
+    actor: Any = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Restore a backup's database (into `target_db`, default the live one) and/or its files."""
+    row, document = resolve(ref, need="files" if files and not database else "db")
+    backup_id = document["id"]
+    if files and database and document.get("kind") == "files":
+        database = False  # `restore N --files` of a files-only backup: the files are the point
+    db_artifact = _artifact(document, "db") if database else None
+    files_artifact = _artifact(document, "files") if files else None
+    if database and db_artifact is None:
+        if document.get("kind") == "files":
+            raise BackupError(f"backup {backup_id} holds only files: add --files")
+        raise BackupError(f"backup {backup_id} has no database archive")
+    if files and files_artifact is None:
+        raise BackupError(f"backup {backup_id} holds no files archive: it is a database backup")
+    engine = database_engine()
+    live = target_db is None or (engine == "postgresql" and target_db == _live_db_name())
+    target = target_db or _live_db_name()
+    clock = time.monotonic()
+    result: dict[str, Any] = {"backup_id": backup_id, "target": target, "live": live}
+    try:
+        if db_artifact is not None:
+            if engine == "postgresql":
+                postgres.check_restore_compatible(document, pg_connection(target))
+            else:
+                sqlite.check_restore_compatible(document)
+        with tempfile.TemporaryDirectory(dir=settings.OPS_BACKUP_TMP_DIR or None) as tmp:
+            work = Path(tmp)
+            # Everything is downloaded and checked before anything is touched.
+            db_file = None
+            if db_artifact is not None and engine == "postgresql":
+                db_file = _fetch(db_artifact, work / "db.dump", progress)
+            elif db_artifact is not None:
+                target_path = Path(target)
+                stamp = int(time.time() * 1000)
+                db_file = target_path.parent / f".{target_path.name}.restore-{stamp}"
+                _fetch(db_artifact, db_file, progress, gunzip=True)
+            files_file = (
+                _fetch(files_artifact, work / "files.tar.gz", progress) if files_artifact else None
+            )
+            try:
+                # An empty or missing console database (disaster recovery) has no rows to keep
+                # and no maintenance switch.
+                keep_rows = live and console_ready()
+                rows = list(Backup.objects.values()) if keep_rows else []
+                guard = (
+                    _maintenance(f"Restoring backup {backup_id}", actor)
+                    if keep_rows
+                    else contextlib.nullcontext()
+                )
+                with guard:
+                    if db_file is not None:
+                        result["row_counts"] = _restore_database(
+                            db_file,
+                            document,
+                            target,
+                            live=live,
+                            keep_old=keep_old,
+                            progress=progress,
+                        )
+                        if keep_rows:
+                            _carry_backup_rows(rows)
+                        if live:
+                            from backups.services import reconcile_after_restore
+
+                            reconcile_after_restore()
+                    if files_file is not None:
+                        if progress:
+                            progress("files", 0, None)
+                        result["files"] = files_engine.restore(files_file, document)
+            finally:
+                if db_file is not None and engine == "sqlite":
+                    for suffix in ("", "-wal", "-shm", "-journal"):
+                        Path(f"{db_file}{suffix}").unlink(missing_ok=True)
+    except BaseException as exc:
+        reason = str(exc) if isinstance(exc, Exception) else "interrupted"
+        notify(
+            backup_failed,
+            backup_id=backup_id,
+            kind=document.get("kind", ""),
+            reason=reason,
+            phase="restore",
+        )
+        with contextlib.suppress(Exception):
+            audit.record(
+                "backup.restore",
+                actor=actor,
+                target=f"backup {backup_id}",
+                result=SystemLog.Result.FAILURE,
+                details={"target": target, "reason": reason[:500]},
+            )
+        if isinstance(exc, BackupError) or not isinstance(exc, Exception):
+            raise
+        raise BackupError(f"restore of backup {backup_id} failed: {reason}") from exc
+    result["seconds"] = round(time.monotonic() - clock, 3)
+    with contextlib.suppress(DatabaseError):  # a files-only restore onto an empty database
+        audit.record(
+            "backup.restore",
+            actor=actor,
+            target=f"backup {backup_id}",
+            details={
+                "target": target,
+                "seconds": result["seconds"],
+                "files": files_file is not None,
+                "database": db_file is not None,
+            },
+        )
+    return result
+
+
+def _maintenance(message: str, actor: Any) -> Any:
+    from maintenance.state import maintenance_mode
+
+    name = actor if isinstance(actor, str) else getattr(actor, "username", None) or "restore"
+    return maintenance_mode(message=message, actor=name)
+
+
+def _restore_database(
+    db_file: Path,
+    document: dict[str, Any],
+    target: str,
+    *,
+    live: bool,
+    keep_old: bool,
+    progress: Progress | None,
+) -> dict[str, int]:
+    if progress:
+        progress("restore", 0, None)
+    if database_engine() == "postgresql":
+        conn = pg_connection(target)
+        scratch, counts = postgres.restore_into_scratch(db_file, document, conn)
+        if live:
+            connections.close_all()
+        postgres.swap_in(conn, scratch, keep_old=keep_old)
+        return counts
+    counts = sqlite.check_copy(db_file, document)
+    sqlite.swap_in(db_file, Path(target), before_swap=connections.close_all if live else None)
+    return counts
+
+
+def verify_backup(backup_id: int | None = None, *, progress: Progress | None = None) -> Backup:
+    """Restore a backup into a scratch database, check it, drop it; record the time taken.
+
+    `None` verifies the newest completed backup. Failures are recorded on the backup (and
+    announced with backup_failed, phase "verify"); the backup is returned either way.
+    """
+    if backup_id is None:
+        backup = Backup.objects.latest_restorable()
+        if backup is None:
+            raise BackupError("there is no completed backup to verify: run `manage.py backup`")
+    else:
+        found = Backup.objects.filter(pk=backup_id).first()
+        if found is None:
+            raise BackupError(f"there is no backup {backup_id}: see `manage.py listbackups`")
+        backup = found
+    clock = time.monotonic()
+    try:
+        if not backup.is_restorable:
+            raise BackupError(f"backup {backup.pk} is {backup.status}: only completed ones verify")
+        _, document = resolve(backup.pk)
+        with tempfile.TemporaryDirectory(dir=settings.OPS_BACKUP_TMP_DIR or None) as tmp:
+            db_artifact = _artifact(document, "db")
+            if db_artifact is not None:
+                if document.get("engine") != database_engine():
+                    raise BackupError(
+                        f"backup {backup.pk} holds a {document.get('engine')} database; this "
+                        f"console runs on {database_engine()} and cannot restore it to check"
+                    )
+                if database_engine() == "postgresql":
+                    path = _fetch(db_artifact, Path(tmp) / "db.dump", progress)
+                    conn = pg_connection()
+                    scratch, _ = postgres.restore_into_scratch(
+                        path, document, conn, purpose="verify"
+                    )
+                    postgres.drop_database(conn, scratch)
+                else:
+                    path = _fetch(db_artifact, Path(tmp) / "db.sqlite3", progress, gunzip=True)
+                    sqlite.check_copy(path, document)
+                path.unlink()
+            files_artifact = _artifact(document, "files")
+            if files_artifact is not None:
+                path = _fetch(files_artifact, Path(tmp) / "files.tar.gz", progress)
+                found_files = files_engine.count_members(path)
+                expected = int((document.get("files") or {}).get("files", 0))
+                if found_files != expected:
+                    raise BackupError(
+                        f"the files archive holds {found_files} files, the manifest says {expected}"
+                    )
+    except Exception as exc:
+        reason = str(exc) or type(exc).__name__
+        Backup.objects.filter(pk=backup.pk).update(
+            verify_failed_at=timezone.now(), verify_error=reason[:2000]
+        )
+        logger.error("backups: verification of backup %s failed: %s", backup.pk, reason)
+        audit.record(
+            "backup.verify",
+            target=f"backup {backup.pk}",
+            result=SystemLog.Result.FAILURE,
+            details={"reason": reason[:500]},
+        )
+        notify(backup_failed, backup_id=backup.pk, kind=backup.kind, reason=reason, phase="verify")
+        backup.refresh_from_db()
+        return backup
+    seconds = time.monotonic() - clock
+    Backup.objects.filter(pk=backup.pk, status__in=Backup.RESTORABLE).update(
+        status=Backup.Status.VERIFIED,
+        verified_at=timezone.now(),
+        restore_seconds=seconds,
+        verify_error="",
+    )
+    audit.record(
+        "backup.verify",
+        target=f"backup {backup.pk}",
+        details={"restore_seconds": round(seconds, 3)},
+    )
+    backup.refresh_from_db()
+    return backup

@@ -1,0 +1,59 @@
+"""Backup jobs for Celery beat: thin wrappers around the services."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from celery import shared_task
+from django.utils import timezone
+
+from backups import services
+from backups.errors import BackupError
+from backups.models import Backup
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="backups.tasks.run_scheduled_backup", ignore_result=False)
+def run_scheduled_backup(kind: str = "full", min_interval_hours: float = 1.0) -> dict[str, Any]:
+    """Daily backup, then retention. Idempotent: a second worker (or a retry) skips the run
+    when a backup is running or one completed within `min_interval_hours`."""
+    recent = timezone.now() - timedelta(hours=min_interval_hours)
+    if Backup.objects.restorable().filter(kind=kind, started_at__gte=recent).exists():
+        return {"skipped": "a backup completed recently"}
+    try:
+        backup = services.create_backup(kind, actor="beat")
+    except BackupError as exc:
+        # Already recorded, audited and announced by the service.
+        logger.warning("backups: scheduled backup did not run: %s", exc)
+        return {"failed": str(exc)}
+    deleted = []
+    try:
+        deleted = [b.pk for b in services.apply_retention()]
+    except BackupError as exc:
+        logger.error("backups: retention did not run: %s", exc)
+    return {"backup_id": backup.pk, "deleted": deleted}
+
+
+@shared_task(name="backups.tasks.verify_latest_backup", ignore_result=False)
+def verify_latest_backup(backup_id: int | None = None) -> dict[str, Any]:
+    try:
+        backup = services.verify_backup(backup_id)
+    except BackupError as exc:
+        logger.warning("backups: verification did not run: %s", exc)
+        return {"failed": str(exc)}
+    return {
+        "backup_id": backup.pk,
+        "verified": not backup.verification_failed,
+        "restore_seconds": backup.restore_seconds,
+    }
+
+
+@shared_task(name="backups.tasks.create_backup", ignore_result=False)
+def create_backup(kind: str = "full") -> dict[str, Any]:
+    try:
+        return {"backup_id": services.create_backup(kind, actor="task").pk}
+    except BackupError as exc:
+        return {"failed": str(exc)}
