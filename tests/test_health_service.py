@@ -227,10 +227,13 @@ def test_a_real_worker_keeps_the_queue_check_passing(live_worker: Any) -> None:
 def test_every_check_is_healthy_in_a_working_setup(
     live_worker: Any, client: Client, tmp_path: Any
 ) -> None:
+    from backups.services import create_backup
+
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not WorkerHeartbeat.objects.exists():
         time.sleep(0.2)
     with override_settings(BACKUP_STORAGE_URL=f"file://{tmp_path}", OPS_HEALTH_TOKEN="t" * 32):
+        create_backup("db")  # a working setup has a recent backup
         response = client.get("/health/", headers={"X-Health-Token": "t" * 32})
     body = json.loads(response.content)
     statuses = {key.split(":")[0]: v[0]["status"] for key, v in body["checks"].items()}
@@ -245,6 +248,7 @@ def test_every_check_is_healthy_in_a_working_setup(
         "application",
         "disk",
         "memory",
+        "backups",
     } <= set(statuses)
     assert set(statuses.values()) == {"pass"}, statuses
     assert body["checks"]["redis:usedMemory"][0]["observedUnit"] == "bytes"
