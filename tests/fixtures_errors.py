@@ -58,7 +58,9 @@ def make_event(**fields: Any) -> dict[str, Any]:
 
 
 def envelope_bytes(
-    event: dict[str, Any] | None = None, *, extra_items: list[tuple[dict[str, Any], bytes]] = ()
+    event: dict[str, Any] | None = None,
+    *,
+    extra_items: list[tuple[dict[str, Any], bytes]] | None = None,
 ) -> bytes:
     parts: list[bytes] = []
     header: dict[str, Any] = {"sent_at": "2026-11-26T10:00:01Z"}
@@ -69,7 +71,7 @@ def envelope_bytes(
         payload = json.dumps(event).encode()
         parts.append(json.dumps({"type": "event", "length": len(payload)}).encode())
         parts.append(payload)
-    for item_header, payload in extra_items:
+    for item_header, payload in extra_items or []:
         parts.append(json.dumps(item_header).encode())
         parts.append(payload)
     return b"\n".join(parts) + b"\n"
@@ -90,7 +92,7 @@ def post_envelope(
     endpoint: str = "envelope",
     query: str = "",
 ) -> Any:
-    headers: dict[str, str] = {}
+    headers: dict[str, Any] = {}
     if key is not None:
         headers["HTTP_X_SENTRY_AUTH"] = auth_header(key)
     if encoding:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 import zlib
+from typing import Any
 
 import brotli
 import pytest
@@ -165,7 +166,7 @@ def test_it_answers_a_corrupt_gzip_body_with_400(client, project):
 
 def test_it_accepts_and_drops_unknown_item_types(client, project):
     proj, key = project
-    items = [
+    items: list[tuple[dict[str, Any], bytes]] = [
         ({"type": "session"}, b'{"sid":"x","status":"ok"}'),
         ({"type": "client_report"}, b'{"discarded_events":[]}'),
         ({"type": "transaction", "length": 2}, b"{}"),
