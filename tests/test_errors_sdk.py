@@ -41,7 +41,7 @@ def test_capture_exception_is_grouped_with_its_fields(live_server, project, sdk)
     issue = Issue.objects.get(project=proj)
     assert issue.count == 2
     assert issue.title.startswith("KeyError: ")
-    report = issue.reports.order_by("received_at").first()
+    report = issue.reports.order_by("received_at")[0]
     assert report.exception_type == "KeyError"
     assert report.release == "billing@2.0.0"
     assert report.environment == "staging"
@@ -63,7 +63,7 @@ def test_capture_message_is_stored_with_its_level(live_server, project, sdk):
     issue = Issue.objects.get(project=proj)
     assert issue.count == 2, "messages differing only by numbers group together"
     assert issue.severity == "warning"
-    assert issue.reports.first().message.startswith("disk 9")
+    assert issue.reports.all()[0].message.startswith("disk 9")
 
 
 def test_a_fingerprint_override_groups_as_the_client_says(live_server, project, sdk):
@@ -107,7 +107,7 @@ def test_a_failing_celery_task_is_reported(live_server, project, sdk):
 
     proj, key = project
     sdk(dsn_for(live_server, key), integrations=[CeleryIntegration()])
-    result = charge_card.apply(args=[77])
+    result = charge_card.apply(args=(77,))
     assert result.failed()
     flush_and_digest(1)
     report = ErrorReport.objects.get(project=proj)

@@ -1,9 +1,7 @@
 """A tiny application whose view fails, reporting to Ops Console with the stock sentry-sdk."""
 
 from django.http import HttpRequest, HttpResponse
-from django.urls import URLPattern, URLResolver, path
-
-from opsconsole.urls import urlpatterns as console_urls
+from django.urls import URLPattern, URLResolver, include, path
 
 
 def checkout(request: HttpRequest) -> HttpResponse:
@@ -11,4 +9,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
     return HttpResponse(str(100 / cart_total))
 
 
-urlpatterns: list[URLPattern | URLResolver] = [path("shop/checkout/", checkout), *console_urls]
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("shop/checkout/", checkout),
+    path("", include("opsconsole.urls")),
+]
