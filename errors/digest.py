@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -33,6 +33,11 @@ MAX_ATTEMPTS = 3
 MAX_FRAMES = 100
 MAX_BREADCRUMBS = 100
 # Reasons in the order they win when one batch triggers several for the same issue.
+STORED_KEYS = (
+    "event_id", "timestamp", "level", "platform", "release", "environment", "transaction",
+    "exception", "logentry", "message", "fingerprint", "request", "tags", "breadcrumbs",
+    "contexts", "user",
+)  # fmt: skip
 REASONS = ["regression", "new_issue", "critical", "frequency", "business_hours"]
 
 
@@ -88,7 +93,8 @@ def _frames(exception: dict[str, Any] | None) -> list[dict[str, Any]]:
 def prepare(
     row: InboxEvent, event: dict[str, Any], scrubber: Scrubber, rules: SeverityRules
 ) -> Prepared:
-    event = scrubber.scrub(event)
+    # Scrub only what is stored (modules, sdk, extra, debug_meta are dropped unread).
+    event = scrubber.scrub({k: event[k] for k in STORED_KEYS if k in event})
     exception = grouping.primary_exception(event)
     frames = _frames(exception)
     in_app = [f for f in frames if f.get("in_app")] or frames
@@ -122,6 +128,28 @@ def prepare(
         received_at=row.received_at,
     )
     return Prepared(row, grouping.fingerprint(event), title, culprit, report)
+
+
+def insert_ignoring_conflicts(reports: list[ErrorReport]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING through executemany (pipelined by psycopg).
+
+    bulk_create on PostgreSQL sends UNNEST arrays, whose client-side quoting of large JSON
+    values costs more than the rest of the digest; executemany avoids it.
+    """
+    if not reports:
+        return
+    fields = [f for f in ErrorReport._meta.local_concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(ErrorReport._meta.db_table)} "  # noqa: S608 - our own names
+        f"({', '.join(quote(str(f.column)) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING"
+    )
+    rows = [
+        [f.get_db_prep_save(f.pre_save(r, add=True), connection) for f in fields] for r in reports
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def in_business_hours(project: ErrorProject, when: datetime) -> bool:
@@ -224,7 +252,7 @@ def _digest_rows(rows: list[InboxEvent], alerts: list[dict[str, Any]]) -> None:
         for p in group.events:
             p.report.issue = issue
             reports.append(p.report)
-    ErrorReport.objects.bulk_create(reports, ignore_conflicts=True, batch_size=500)
+    insert_ignoring_conflicts(reports)
     for key, group in groups.items():
         reason = _alert_reason(projects[key[0]], issues[key], group, now)
         if reason:

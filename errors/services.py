@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
@@ -63,10 +63,14 @@ def enqueue(project_id: int, envelope: Envelope) -> None:
     """Store an accepted event durably (one INSERT); a duplicate event_id is stored once."""
     if envelope.event is None or envelope.event_id is None:
         return
-    InboxEvent.objects.bulk_create(
-        [InboxEvent(project_id=project_id, event_id=envelope.event_id, payload=envelope.event)],
-        ignore_conflicts=True,
-    )
+    # One statement, no explicit transaction: a single round trip and one commit per event.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {InboxEvent._meta.db_table} "  # noqa: S608 - the table name is ours
+            "(project_id, event_id, payload, received_at, attempts) "
+            "VALUES (%s, %s, %s, %s, 0) ON CONFLICT DO NOTHING",
+            [project_id, envelope.event_id, envelope.event, timezone.now()],
+        )
     transaction.on_commit(kick_digest)
 
 
