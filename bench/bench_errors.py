@@ -11,7 +11,7 @@ anchor is its published figure, not a same-run measurement.
 
 Environment: DATABASE_URL (PostgreSQL: a scratch database `<name>_bench` is created and
 dropped; otherwise a temporary SQLite file), REDIS_URL (optional: the rate-limit cache),
-BENCH_ERRORS_EVENTS (saturation burst size, default 20000), BENCH_ERRORS_PACED_SECONDS (15).
+BENCH_ERRORS_EVENTS (saturation burst size, default 15000), BENCH_ERRORS_PACED_SECONDS (10).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 BUGSINK_EVENTS_PER_SECOND = 30.0
-EVENTS = int(os.environ.get("BENCH_ERRORS_EVENTS", "20000"))
-PACED_SECONDS = int(os.environ.get("BENCH_ERRORS_PACED_SECONDS", "15"))
+EVENTS = int(os.environ.get("BENCH_ERRORS_EVENTS", "15000"))
+PACED_SECONDS = int(os.environ.get("BENCH_ERRORS_PACED_SECONDS", "10"))
 PACED_RATE = 500
 CONCURRENCY = int(os.environ.get("BENCH_ERRORS_CONNECTIONS", "16"))
 WORKER_CLASS = os.environ.get("BENCH_ERRORS_WORKER_CLASS", "gthread")

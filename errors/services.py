@@ -59,7 +59,7 @@ def own_project() -> ErrorProject:
 
 
 # --- ingest -------------------------------------------------------------------------------
-def enqueue(project_id: int, envelope: Envelope) -> None:
+def enqueue(project_id: int, envelope: Envelope, *, kick: bool = True) -> None:
     """Store an accepted event durably (one INSERT); a duplicate event_id is stored once."""
     if envelope.event is None or envelope.event_id is None:
         return
@@ -71,7 +71,8 @@ def enqueue(project_id: int, envelope: Envelope) -> None:
             "VALUES (%s, %s, %s, %s, 0) ON CONFLICT DO NOTHING",
             [project_id, envelope.event_id, envelope.event, timezone.now()],
         )
-    transaction.on_commit(kick_digest)
+    if kick:
+        transaction.on_commit(kick_digest)
 
 
 def kick_digest() -> None:
@@ -98,7 +99,9 @@ def accept_own_envelope(data: bytes) -> str | None:
         logger.warning("own envelope refused: %s", exc.reason)
         return None
     if envelope.event is not None:
-        enqueue(own_project().pk, envelope)
+        # No kick: if the digest itself were failing, each failure would report an error
+        # that kicks another failing digest. Beat collects our own events instead.
+        enqueue(own_project().pk, envelope, kick=False)
     return envelope.event_id
 
 
