@@ -83,7 +83,7 @@ def test_an_error_raised_in_a_rolled_back_transaction_is_kept(own):
 def test_when_ingest_fails_the_event_is_spooled_not_lost_and_not_recaptured(own, monkeypatch):
     real_enqueue = services.enqueue
 
-    def failing_enqueue(project_id: int, envelope: Any) -> None:
+    def failing_enqueue(project_id: int, envelope: Any, **kwargs: Any) -> None:
         logging.getLogger("errors.somewhere").error("ingest is broken")  # would recurse
         raise DatabaseError("database is down")
 
