@@ -289,11 +289,61 @@ def pct(values: list[float], q: float) -> float:
 
 
 DIGEST_SCRIPT = """
+import time
 import django; django.setup()
 from errors.digest import digest_batch
 while digest_batch():
     pass
+print("cpu", time.process_time())
 """
+
+
+def tree_cpu(root: psutil.Process) -> float:
+    total = 0.0
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            continue
+    return total
+
+
+class PostgresCpu(threading.Thread):
+    """CPU seconds used by the PostgreSQL backends serving the bench database since start():
+    sampled, because backends of closed connections disappear with their counters. Other
+    databases' backends (other users of the server) and shared WAL/checkpoint work are not
+    counted."""
+
+    def __init__(self, database: str) -> None:
+        super().__init__(daemon=True)
+        self.database = database
+        self.seen: dict[int, tuple[float, float]] = {}
+        self.stop = threading.Event()
+        self.first = True
+
+    def _sample(self) -> None:
+        for p in psutil.process_iter(["name", "cmdline"]):
+            cmdline = " ".join(p.info["cmdline"] or [])
+            if not cmdline.startswith("postgres:") or f" {self.database} " not in cmdline:
+                continue
+            try:
+                t = p.cpu_times()
+            except psutil.Error:
+                continue
+            used = t.user + t.system
+            start = self.seen.get(p.pid, (used if self.first else 0.0, used))[0]
+            self.seen[p.pid] = (start, used)
+        self.first = False
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self._sample()
+            time.sleep(0.2)
+
+    def used(self) -> float:
+        self._sample()
+        return sum(last - first for first, last in self.seen.values())
 
 
 def main() -> int:
@@ -346,13 +396,24 @@ def main() -> int:
             time.sleep(1)
             idle_rss = sampler.samples[-1] if sampler.samples else 0
             burst, paced = bodies[:EVENTS], bodies[EVENTS:]
+            web = psutil.Process(gunicorn.pid)
+            cpu0, pg = tree_cpu(web), PostgresCpu(urlsplit(database_url).path.lstrip("/"))
+            pg.start()
             wall, lat = send(port, path, auth, burst, rate=0)
+            web_ms = (tree_cpu(web) - cpu0) / len(burst) * 1000
+            pg_ms = pg.used() / len(burst) * 1000
+            pg.stop.set()
             accept_rate = len(burst) / wall
             print(
                 f"saturation: {len(burst)} events in {wall:.1f}s = {accept_rate:.0f} events/s "
                 f"accepted, p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms "
                 f"({CONCURRENCY} connections, gunicorn {workers} {WORKER_CLASS} workers "
                 f"x {THREADS} threads)"
+            )
+            print(
+                f"server CPU per accepted event: gunicorn {web_ms:.2f} ms + PostgreSQL "
+                f"{pg_ms:.2f} ms; with {cpu} idle cores that is at most "
+                f"{cpu * 1000 / (web_ms + pg_ms):.0f} events/s (derived, not measured)"
             )
             wall_p, lat_p = send(port, path, auth, paced, rate=PACED_RATE)
             print(
@@ -371,16 +432,28 @@ def main() -> int:
         digesters = 2 if engine == "PostgreSQL" else 1
         sampler.peak = 0
         sampler.samples = []
-        t0 = time.perf_counter()
+        t0, pg = time.perf_counter(), PostgresCpu(urlsplit(database_url).path.lstrip("/"))
+        pg.start()
         procs = [
-            subprocess.Popen([sys.executable, "-c", DIGEST_SCRIPT], cwd=ROOT, env=env)
+            subprocess.Popen(
+                [sys.executable, "-c", DIGEST_SCRIPT],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             for _ in range(digesters)
         ]
         sampler.procs = [psutil.Process(p.pid) for p in procs]
+        digest_cpu = 0.0
         for p in procs:
-            if p.wait() != 0:
+            out, _ = p.communicate()
+            if p.returncode != 0:
                 raise SystemExit("digest worker failed")
+            digest_cpu += float(out.split()[-1])
         digest_wall = time.perf_counter() - t0
+        digest_pg = pg.used()
+        pg.stop.set()
         sampler.stop.set()
         stored = manage(
             env,
@@ -396,6 +469,12 @@ def main() -> int:
             f"{digest_wall:.1f}s = {digest_rate:.0f} events/s ({digesters} worker process"
             f"{'es' if digesters > 1 else ''}, batches of 500), inbox left {left}; "
             f"digest memory peak {sampler.peak / 2**20:.0f} MiB"
+        )
+        per_event = (digest_cpu + digest_pg) / reports * 1000
+        print(
+            f"digest CPU per event: worker {digest_cpu / reports * 1000:.2f} ms + PostgreSQL "
+            f"{digest_pg / reports * 1000:.2f} ms; with {cpu} idle cores that is at most "
+            f"{cpu * 1000 / per_event:.0f} events/s (derived, not measured)"
         )
         if reports != total or left:
             raise SystemExit(f"lost events: sent {total}, stored {reports}, inbox {left}")
