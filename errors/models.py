@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -60,6 +62,20 @@ class ErrorProject(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if not 0 <= self.business_hours_start < self.business_hours_end <= 24:
+            errors["business_hours_end"] = "Use 0 <= start < end <= 24."
+        days = [d.strip() for d in self.business_days.split(",") if d.strip()]
+        if not days or any(d not in "0123456" or len(d) != 1 for d in days):
+            errors["business_days"] = "Comma-separated weekdays, 0=Monday ... 6=Sunday."
+        try:
+            ZoneInfo(self.business_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            errors["business_timezone"] = "Unknown time zone; use a name like Europe/Paris."
+        if errors:
+            raise ValidationError(errors)
 
 
 class ProjectKey(models.Model):

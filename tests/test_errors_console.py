@@ -111,28 +111,46 @@ def test_issue_actions_refuse_get(client, admin, project):
     assert client.get(f"/admin/errors/issue/{issue.pk}/act/resolve/").status_code == 405
 
 
+def project_form(**overrides: Any) -> dict[str, Any]:
+    return {
+        "name": "shop",
+        "rate_limit_per_minute": 100,
+        "retention_days": 30,
+        "max_events_per_issue": 100,
+        "alert_on_critical": "on",
+        "frequency_threshold": 10,
+        "frequency_window_minutes": 60,
+        "business_hours_start": 9,
+        "business_hours_end": 17,
+        "business_days": "0,1,2,3,4",
+        "business_timezone": "UTC",
+        "keys-TOTAL_FORMS": 0,
+        "keys-INITIAL_FORMS": 0,
+        **overrides,
+    }
+
+
 def test_adding_a_project_in_the_admin_gives_it_a_key(client, admin):
     client.force_login(admin)
-    response = client.post(
-        "/admin/errors/errorproject/add/",
-        {
-            "name": "shop",
-            "rate_limit_per_minute": 100,
-            "retention_days": 30,
-            "max_events_per_issue": 100,
-            "alert_on_critical": "on",
-            "frequency_threshold": 10,
-            "frequency_window_minutes": 60,
-            "business_hours_start": 9,
-            "business_hours_end": 17,
-            "business_days": "0,1,2,3,4",
-            "business_timezone": "UTC",
-            "keys-TOTAL_FORMS": 0,
-            "keys-INITIAL_FORMS": 0,
-        },
-    )
+    response = client.post("/admin/errors/errorproject/add/", project_form())
     assert response.status_code == 302, response.content[:2000]
     assert ErrorProject.objects.get(name="shop").keys.count() == 1
+
+
+def test_the_admin_refuses_impossible_business_hours(client, admin):
+    client.force_login(admin)
+    form = project_form(
+        business_hours_start=18,
+        business_hours_end=9,
+        business_days="1,9",
+        business_timezone="Mars/Base",
+    )
+    response = client.post("/admin/errors/errorproject/add/", form)
+    assert response.status_code == 200
+    body = response.content.decode()
+    for message in ("Use 0 &lt;= start &lt; end &lt;= 24.", "Unknown time zone", "weekdays"):
+        assert message in body
+    assert not ErrorProject.objects.filter(name="shop").exists()
 
 
 def test_createerrorproject_prints_the_dsn(db, settings):
