@@ -13,6 +13,10 @@ class ErrorsConfig(AppConfig):
         # Receivers are wired here, never at import time of models.
         if find_spec(f"{self.name}.receivers"):
             import_module(f"{self.name}.receivers")
+        from errors.health import ErrorDigestBacklog
+        from health.registry import register
+
+        register("errors", lambda: [ErrorDigestBacklog()])
         if settings.OPS_ERRORS_CAPTURE:
             from errors import capture
 

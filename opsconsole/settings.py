@@ -258,6 +258,9 @@ OPS_ERRORS_SCRUB_FIELDS = env_list(
     ],
 )  # fmt: skip
 OPS_ERRORS_DIGEST_BATCH = env_int("OPS_ERRORS_DIGEST_BATCH", 500, minimum=1)
+# Health component "errors": warn / fail when the oldest undigested event waits this long.
+OPS_ERRORS_BACKLOG_WARN = env_duration("OPS_ERRORS_BACKLOG_WARN", "5m").total_seconds()
+OPS_ERRORS_BACKLOG_FAIL = env_duration("OPS_ERRORS_BACKLOG_FAIL", "30m").total_seconds()
 CELERY_BEAT_SCHEDULE.update(
     {
         # Safety net: ingest kicks the digest itself; this drains anything left behind.
