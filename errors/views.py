@@ -6,6 +6,7 @@ Grouping and storage happen in the worker (errors/digest.py).
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 
@@ -74,6 +75,7 @@ def _read_body(request: HttpRequest, limits: Limits) -> bytes:
 
 _KEYS: dict[tuple[int, str], tuple[float, ProjectKey | None]] = {}
 KEY_CACHE_SECONDS = 10.0
+_KEY_SHAPE = re.compile(r"[0-9A-Za-z]{1,64}")
 
 
 def _lookup_key(project_id: int, key: str) -> ProjectKey | None:
@@ -97,11 +99,16 @@ def _lookup_key(project_id: int, key: str) -> ProjectKey | None:
 def _authenticate(project_id: int, key: str | None) -> ProjectKey:
     if not key:
         raise IngestError(403, "no sentry_key: send X-Sentry-Auth, ?sentry_key= or a dsn header")
-    found = _lookup_key(project_id, key[:64])
+    # Refuse what cannot be one of our keys before the database sees it (NUL bytes, bigints).
+    found = (
+        _lookup_key(project_id, key)
+        if _KEY_SHAPE.fullmatch(key) and 0 < project_id < 2**63
+        else None
+    )
     if found is None:
         # One answer for "no such project" and "wrong key", with the DSN as we understood it.
         raise IngestError(
-            403, f"unknown project or key (DSN seen as <key {key[:8]}…>/{project_id})"
+            403, f"unknown project or key (DSN seen as <key {key[:8]!r}…>/{project_id})"
         )
     return found
 

@@ -240,3 +240,18 @@ def test_it_rate_limits_per_project_with_sentry_headers(client, project):
     retry = int(limited[0]["Retry-After"])
     assert 1 <= retry <= 61
     assert limited[0]["X-Sentry-Rate-Limits"] == f"{retry}:error;default:project:rate_limit"
+
+
+@pytest.mark.parametrize("key", ["\x00" * 32, "abc%00", "k" * 200, "../../etc"])
+def test_it_refuses_odd_keys_with_403(client, project, key):
+    proj, _ = project
+    response = post_envelope(
+        client, proj.pk, envelope_bytes(make_event()), query=f"?sentry_key={key}"
+    )
+    assert response.status_code == 403
+
+
+def test_it_refuses_a_project_id_beyond_bigint_with_403(client, project):
+    _, key = project
+    huge = 10**30
+    assert post_envelope(client, huge, envelope_bytes(make_event()), key=key).status_code == 403
