@@ -411,8 +411,13 @@ def main() -> int:
                 f"x {THREADS} threads)"
             )
             print(
-                f"server CPU per accepted event: gunicorn {web_ms:.2f} ms + PostgreSQL "
-                f"{pg_ms:.2f} ms; with {cpu} idle cores that is at most "
+                f"server CPU per accepted event: gunicorn {web_ms:.2f} ms"
+                + (
+                    f" + PostgreSQL {pg_ms:.2f} ms"
+                    if engine == "PostgreSQL"
+                    else " (SQLite: in it)"
+                )
+                + f"; with {cpu} idle cores that is at most "
                 f"{cpu * 1000 / (web_ms + pg_ms):.0f} events/s (derived, not measured)"
             )
             wall_p, lat_p = send(port, path, auth, paced, rate=PACED_RATE)
@@ -472,8 +477,13 @@ def main() -> int:
         )
         per_event = (digest_cpu + digest_pg) / reports * 1000
         print(
-            f"digest CPU per event: worker {digest_cpu / reports * 1000:.2f} ms + PostgreSQL "
-            f"{digest_pg / reports * 1000:.2f} ms; with {cpu} idle cores that is at most "
+            f"digest CPU per event: worker {digest_cpu / reports * 1000:.2f} ms"
+            + (
+                f" + PostgreSQL {digest_pg / reports * 1000:.2f} ms"
+                if engine == "PostgreSQL"
+                else " (SQLite: in it)"
+            )
+            + f"; with {cpu} idle cores that is at most "
             f"{cpu * 1000 / per_event:.0f} events/s (derived, not measured)"
         )
         if reports != total or left:
