@@ -159,7 +159,6 @@ def init(*, forward_dsn: str | None = None, environment: str | None = None) -> L
             LoggingIntegration(level=logging.INFO, event_level=logging.ERROR),
         ],
         before_send=_add_request_id,  # type: ignore[arg-type]
-        send_default_pii=False,
         auto_session_tracking=False,
         send_client_reports=False,
         traces_sample_rate=None,
