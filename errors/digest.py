@@ -292,11 +292,17 @@ def _upsert_issues(groups: dict[tuple[int, str], _Group]) -> dict[tuple[int, str
         )
     # Create the missing groups (a concurrent worker may create the same one: the unique
     # constraint makes that a no-op), then lock all of them for the update.
+    # A stable order for inserts and locks, so two workers cannot deadlock on the same issues.
+    fresh.sort(key=lambda i: (i.project_id, i.fingerprint))
     Issue.objects.bulk_create(fresh, ignore_conflicts=True)
     condition = Q()
     for project_id, fp in groups:
         condition |= Q(project_id=project_id, fingerprint=fp)
-    locked = Issue.objects.select_for_update().filter(condition, grouping_version=version)
+    locked = (
+        Issue.objects.select_for_update()
+        .filter(condition, grouping_version=version)
+        .order_by("project_id", "fingerprint")
+    )
     issues = {(i.project_id, i.fingerprint): i for i in locked}
     now = timezone.now()
     for key, group in groups.items():
