@@ -180,7 +180,7 @@ def child_env(database_url: str, var_dir: str) -> dict[str, str]:
         SECRET_KEY="bench-" + "x" * 50,
         ALLOWED_HOSTS="127.0.0.1",
         LOG_LEVEL="WARNING",
-        OPS_ERRORS_CAPTURE="0",
+        OPS_ERRORS_CAPTURE="1",  # as in production: our own sentry-sdk integration is on
         OPS_VAR_DIR=var_dir,
         PYTHONPATH=str(ROOT),
     )
