@@ -7,7 +7,6 @@ inbox in batches into `ErrorReport` + `Issue` rows (see errors/digest.py).
 from __future__ import annotations
 
 import uuid
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ValidationError
@@ -205,7 +204,3 @@ class InboxEvent(models.Model):
 
     def __str__(self) -> str:
         return f"inbox {self.event_id}"
-
-
-def as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
