@@ -67,7 +67,13 @@ def _read_body(request: HttpRequest, limits: Limits) -> bytes:
     declared = request.META.get("CONTENT_LENGTH") or ""
     if declared.isdigit() and int(declared) > limits.max_compressed:
         raise IngestError(413, f"body exceeds {limits.max_compressed} bytes")
-    body = request.read(limits.max_compressed + 1)
+    if not declared and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        # Django reads nothing without a Content-Length; the server (gunicorn) has already
+        # de-chunked wsgi.input, so read it directly, still capped.
+        stream = request.META.get("wsgi.input")
+        body = stream.read(limits.max_compressed + 1) if stream is not None else b""
+    else:
+        body = request.read(limits.max_compressed + 1)
     if len(body) > limits.max_compressed:
         raise IngestError(413, f"body exceeds {limits.max_compressed} bytes")
     return body
