@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Callable
 
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -150,6 +151,10 @@ def _ingest(
         services.enqueue(project.pk, envelope)
     except IngestError as exc:
         return _error(exc)
+    except DatabaseError as exc:
+        # Not accepted, so the SDK keeps the loss in its client report; say when to retry.
+        logger.warning("ingest could not store an event: %s", exc)
+        return _answer(503, {"detail": "storage unavailable, retry later"}, **{"Retry-After": "30"})
     body_out: dict[str, object] = {"id": envelope.event_id} if envelope.event_id else {}
     return _answer(200, body_out, **{"X-Sentry-Rate-Limits": DROPPED_CATEGORIES})
 

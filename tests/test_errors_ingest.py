@@ -255,3 +255,38 @@ def test_it_refuses_a_project_id_beyond_bigint_with_403(client, project):
     _, key = project
     huge = 10**30
     assert post_envelope(client, huge, envelope_bytes(make_event()), key=key).status_code == 403
+
+
+def test_a_cache_outage_does_not_cost_accepted_events(client, project):
+    from tests.conftest import free_port
+
+    proj, key = project
+    proj.rate_limit_per_minute = 1
+    proj.save()
+    dead_redis = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    with override_settings(CACHES=dead_redis):
+        for _ in range(3):
+            response = post_envelope(client, proj.pk, envelope_bytes(make_event()), key=key)
+            assert response.status_code == 200
+    assert InboxEvent.objects.count() == 3
+
+
+def test_it_answers_503_when_the_event_cannot_be_stored(client, project, monkeypatch):
+    from django.db import OperationalError
+
+    from errors import services
+
+    def database_down(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(services, "enqueue", database_down)
+    proj, key = project
+    response = post_envelope(client, proj.pk, envelope_bytes(make_event()), key=key)
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30"
