@@ -36,10 +36,10 @@ def limits() -> Limits:
 def create_project(name: str, *, actor: Any = None) -> tuple[ErrorProject, ProjectKey]:
     name = name.strip()
     if not name:
-        raise ValueError("a project needs a name")
+        raise ValueError("a project needs a name, e.g. createerrorproject billing-api")
     with transaction.atomic():
         if ErrorProject.objects.filter(name=name).exists():
-            raise ValueError(f"a project named {name!r} already exists")
+            raise ValueError(f"a project named {name!r} already exists: pick another name")
         project = ErrorProject.objects.create(name=name)
         key = ProjectKey.objects.create(project=project, label="default")
     audit.record("errors.project.create", actor=actor, target=f"ErrorProject:{project.pk}")

@@ -168,8 +168,10 @@ def test_createerrorproject_prints_the_dsn(db, settings):
 
 def test_createerrorproject_refuses_a_duplicate_name(db):
     call_command("createerrorproject", "dup", stdout=io.StringIO())
-    with pytest.raises(CommandError, match="already exists; pick another name"):
+    with pytest.raises(CommandError, match="already exists: pick another name"):
         call_command("createerrorproject", "dup", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="needs a name"):
+        call_command("createerrorproject", "  ", stdout=io.StringIO())
 
 
 def test_cleanup_removes_events_past_retention_and_caps_each_issue(project):

@@ -22,7 +22,7 @@ class Command(BaseCommand):
         try:
             project, key = services.create_project(options["name"], actor=audit.cli_actor())
         except ValueError as exc:
-            raise CommandError(f"{exc}; pick another name") from None
+            raise CommandError(str(exc)) from None
         dsn = services.dsn_for(key)
         if options["json"]:
             data = {"project_id": project.pk, "name": project.name, "dsn": dsn}
