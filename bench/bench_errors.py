@@ -41,7 +41,7 @@ PACED_SECONDS = int(os.environ.get("BENCH_ERRORS_PACED_SECONDS", "10"))
 PACED_RATE = 500
 CONCURRENCY = int(os.environ.get("BENCH_ERRORS_CONNECTIONS", "16"))
 WORKER_CLASS = os.environ.get("BENCH_ERRORS_WORKER_CLASS", "gthread")
-THREADS = int(os.environ.get("BENCH_ERRORS_THREADS", "4"))
+THREADS = int(os.environ.get("BENCH_ERRORS_THREADS", "8"))
 ISSUE_KINDS = 40
 
 
@@ -378,7 +378,7 @@ def main() -> int:
         )
 
         port = _free_port()
-        workers = int(os.environ.get("BENCH_ERRORS_WEB_WORKERS", "4"))
+        workers = int(os.environ.get("BENCH_ERRORS_WEB_WORKERS", "2"))
         gunicorn = subprocess.Popen(
             [
                 sys.executable, "-m", "gunicorn", "opsconsole.wsgi", "-b", f"127.0.0.1:{port}",
