@@ -275,6 +275,39 @@ CELERY_BEAT_SCHEDULE.update(
 
 # --- errors ---------------------------------------------------------------------------------
 SENTRY_DSN = env_str("SENTRY_DSN")
+# Where users reach the console: DSNs and alert links are built from it.
+OPS_PUBLIC_URL = env_str("OPS_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# Capture our own errors through sentry-sdk (in-process transport). Off under the test settings;
+# tests that need it turn it on explicitly.
+OPS_ERRORS_CAPTURE = env_bool("OPS_ERRORS_CAPTURE", OPS_ENVIRONMENT != "test")
+OPS_ERRORS_OWN_PROJECT = env_str("OPS_ERRORS_OWN_PROJECT", "Ops Console")
+OPS_ERRORS_MAX_ENVELOPE_BYTES = env_int("OPS_ERRORS_MAX_ENVELOPE_BYTES", 20 * 2**20, minimum=1024)
+OPS_ERRORS_MAX_DECOMPRESSED_BYTES = env_int(
+    "OPS_ERRORS_MAX_DECOMPRESSED_BYTES", 64 * 2**20, minimum=1024
+)
+OPS_ERRORS_MAX_EVENT_BYTES = env_int("OPS_ERRORS_MAX_EVENT_BYTES", 2**20, minimum=1024)
+OPS_ERRORS_MAX_HEADER_BYTES = env_int("OPS_ERRORS_MAX_HEADER_BYTES", 8192, minimum=256)
+OPS_ERRORS_SCRUB_FIELDS = env_list(
+    "OPS_ERRORS_SCRUB_FIELDS",
+    [
+        "password", "passwd", "pwd", "secret", "token", "api_key", "apikey", "access_key",
+        "private_key", "privatekey", "auth", "credentials", "cookie", "session", "csrf",
+        "bearer", "mysql_pwd", "card", "cvv", "iban",
+    ],
+)  # fmt: skip
+OPS_ERRORS_DIGEST_BATCH = env_int("OPS_ERRORS_DIGEST_BATCH", 500, minimum=1)
+# Health component "errors": warn / fail when the oldest undigested event waits this long.
+OPS_ERRORS_BACKLOG_WARN = env_duration("OPS_ERRORS_BACKLOG_WARN", "5m").total_seconds()
+OPS_ERRORS_BACKLOG_FAIL = env_duration("OPS_ERRORS_BACKLOG_FAIL", "30m").total_seconds()
+CELERY_BEAT_SCHEDULE.update(
+    {
+        # Safety net: ingest kicks the digest itself; this drains anything left behind.
+        "errors-digest-inbox": {
+            "task": "errors.tasks.digest_inbox",
+            "schedule": env_duration("OPS_ERRORS_DIGEST_INTERVAL", "15s").total_seconds(),
+        },
+    }
+)
 
 # --- outbound HTTP ------------------------------------------------------------------------
 OPS_HTTP_ALLOW_NETWORKS = env_list("OPS_HTTP_ALLOW_NETWORKS")

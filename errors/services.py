@@ -1,0 +1,239 @@
+"""The errors app's verbs: accept events, digest them, act on issues, report, clean up."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Max, Min, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from errors.digest import digest_all
+from errors.ingest import Envelope, IngestError, Limits, parse_envelope
+from errors.models import ErrorProject, ErrorReport, InboxEvent, Issue, ProjectKey
+from opsconsole import audit
+from opsconsole.retention import delete_in_batches
+
+logger = logging.getLogger(__name__)
+_last_kick = 0.0
+KICK_INTERVAL = 0.5
+
+
+def limits() -> Limits:
+    return Limits(
+        max_compressed=settings.OPS_ERRORS_MAX_ENVELOPE_BYTES,
+        max_decompressed=settings.OPS_ERRORS_MAX_DECOMPRESSED_BYTES,
+        max_event=settings.OPS_ERRORS_MAX_EVENT_BYTES,
+        max_header=settings.OPS_ERRORS_MAX_HEADER_BYTES,
+    )
+
+
+# --- projects -----------------------------------------------------------------------------
+def create_project(name: str, *, actor: Any = None) -> tuple[ErrorProject, ProjectKey]:
+    name = name.strip()
+    if not name:
+        raise ValueError("a project needs a name, e.g. createerrorproject billing-api")
+    with transaction.atomic():
+        if ErrorProject.objects.filter(name=name).exists():
+            raise ValueError(f"a project named {name!r} already exists: pick another name")
+        project = ErrorProject.objects.create(name=name)
+        key = ProjectKey.objects.create(project=project, label="default")
+    audit.record("errors.project.create", actor=actor, target=f"ErrorProject:{project.pk}")
+    return project, key
+
+
+def dsn_for(key: ProjectKey) -> str:
+    return key.dsn(settings.OPS_PUBLIC_URL)
+
+
+def own_project() -> ErrorProject:
+    """The project Ops Console reports its own errors to (created on first use)."""
+    project, created = ErrorProject.objects.get_or_create(name=settings.OPS_ERRORS_OWN_PROJECT)
+    if created:
+        ProjectKey.objects.create(project=project, label="in-process")
+    return project
+
+
+# --- ingest -------------------------------------------------------------------------------
+def enqueue(project_id: int, envelope: Envelope, *, kick: bool = True) -> None:
+    """Store an accepted event durably (one INSERT); a duplicate event_id is stored once."""
+    if envelope.event is None or envelope.event_id is None:
+        return
+    # One statement, no explicit transaction: a single round trip and one commit per event.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {InboxEvent._meta.db_table} "  # noqa: S608 - the table name is ours
+            "(project_id, event_id, payload, received_at, attempts) "
+            "VALUES (%s, %s, %s, %s, 0) ON CONFLICT DO NOTHING",
+            [project_id, envelope.event_id, envelope.event, timezone.now()],
+        )
+    if kick:
+        transaction.on_commit(kick_digest)
+
+
+def kick_digest() -> None:
+    """Ask a worker to digest soon. At most one message per process per KICK_INTERVAL: the
+    digest drains everything, and the beat schedule covers a lost or throttled kick."""
+    global _last_kick
+    now = time.monotonic()
+    if now - _last_kick < KICK_INTERVAL:
+        return
+    _last_kick = now
+    from errors.tasks import digest_inbox
+
+    try:
+        digest_inbox.delay()
+    except Exception as exc:  # the event is already stored; beat or worker start picks it up
+        logger.warning("could not enqueue the error digest: %s", exc)
+
+
+def accept_own_envelope(data: bytes) -> str | None:
+    """Ingest an envelope produced by our own sentry-sdk client (no HTTP involved)."""
+    try:
+        envelope = parse_envelope(data, limits())
+    except IngestError as exc:
+        logger.warning("own envelope refused: %s", exc.reason)
+        return None
+    if envelope.event is not None:
+        # No kick: if the digest itself were failing, each failure would report an error
+        # that kicks another failing digest. Beat collects our own events instead.
+        enqueue(own_project().pk, envelope, kick=False)
+    return envelope.event_id
+
+
+def digest() -> int:
+    return digest_all()
+
+
+# --- issue actions ------------------------------------------------------------------------
+def resolve_issue(issue: Issue, *, actor: Any = None) -> Issue:
+    issue.status = Issue.Status.RESOLVED
+    issue.resolved_at = timezone.now()
+    issue.ignored_until = None
+    issue.ignored_until_count = None
+    issue.save(update_fields=["status", "resolved_at", "ignored_until", "ignored_until_count"])
+    audit.record("errors.issue.resolve", actor=actor, target=f"Issue:{issue.pk}")
+    return issue
+
+
+def ignore_issue(
+    issue: Issue,
+    *,
+    actor: Any = None,
+    until: datetime | None = None,
+    until_more_events: int | None = None,
+) -> Issue:
+    """Ignore an issue forever, until a time, or until `until_more_events` more events."""
+    issue.status = Issue.Status.IGNORED
+    issue.ignored_until = until
+    issue.ignored_until_count = issue.count + until_more_events if until_more_events else None
+    issue.save(update_fields=["status", "ignored_until", "ignored_until_count"])
+    audit.record(
+        "errors.issue.ignore",
+        actor=actor,
+        target=f"Issue:{issue.pk}",
+        details={
+            "until": until.isoformat() if until else None,
+            "until_more_events": until_more_events,
+        },
+    )
+    return issue
+
+
+def reopen_issue(issue: Issue, *, actor: Any = None) -> Issue:
+    issue.status = Issue.Status.UNRESOLVED
+    issue.resolved_at = None
+    issue.ignored_until = None
+    issue.ignored_until_count = None
+    issue.save(update_fields=["status", "resolved_at", "ignored_until", "ignored_until_count"])
+    audit.record("errors.issue.reopen", actor=actor, target=f"Issue:{issue.pk}")
+    return issue
+
+
+def revoke_key(key: ProjectKey, *, actor: Any = None) -> None:
+    key.revoked_at = timezone.now()
+    key.save(update_fields=["revoked_at"])
+    audit.record("errors.key.revoke", actor=actor, target=f"ProjectKey:{key.pk}")
+
+
+# --- report -------------------------------------------------------------------------------
+def get_error_report(days: int = 7) -> dict[str, Any]:
+    """Totals, distribution by severity and the 10 most common issues over the last `days`."""
+    since = timezone.now() - timedelta(days=days)
+    reports = ErrorReport.objects.filter(received_at__gte=since)
+    by_severity = dict(
+        reports.values_list("severity").annotate(n=Count("id")).values_list("severity", "n")
+    )
+    latest = ErrorReport.objects.filter(issue=OuterRef("issue")).order_by("-received_at")
+    top = (
+        reports.values("issue", "issue__title", "issue__project__name", "issue__status")
+        .annotate(
+            count=Count("id"),
+            first=Min("received_at"),
+            last=Max("received_at"),
+            latest_message=Subquery(latest.values("message")[:1]),
+        )
+        .order_by("-count", "-last")[:10]
+    )
+    return {
+        "days": days,
+        "since": since,
+        "total": sum(by_severity.values()),
+        "issues": reports.values("issue").distinct().count(),
+        "by_severity": {s: by_severity.get(s, 0) for s in ("critical", "error", "warning", "info")},
+        "top_issues": [
+            {
+                "issue_id": row["issue"],
+                "title": row["issue__title"],
+                "project": row["issue__project__name"],
+                "status": row["issue__status"],
+                "count": row["count"],
+                "latest_message": row["latest_message"] or "",
+                "first_seen": row["first"],
+                "last_seen": row["last"],
+            }
+            for row in top
+        ],
+    }
+
+
+# --- retention ----------------------------------------------------------------------------
+def cleanup(*, now: datetime | None = None) -> dict[str, int]:
+    """Remove events past each project's retention, cap events per issue, drop empty issues."""
+    now = now or timezone.now()
+    deleted = {"ErrorReport": 0, "Issue": 0}
+    for project in ErrorProject.objects.all():
+        cutoff = now - timedelta(days=project.retention_days)
+        deleted["ErrorReport"] += delete_in_batches(
+            ErrorReport.objects.filter(project=project, received_at__lt=cutoff)
+        )
+        cap = project.max_events_per_issue
+        crowded = (
+            ErrorReport.objects.filter(project=project)
+            .values("issue")
+            .annotate(n=Count("id"))
+            .filter(n__gt=cap)
+            .values_list("issue", flat=True)
+        )
+        for issue_id in list(crowded):
+            deleted["ErrorReport"] += delete_in_batches(_beyond_cap(issue_id, cap))
+        deleted["Issue"] += delete_in_batches(
+            Issue.objects.filter(project=project, last_seen__lt=cutoff, reports__isnull=True)
+        )
+    return deleted
+
+
+def _beyond_cap(issue_id: int, cap: int) -> QuerySet[ErrorReport]:
+    """The reports of an issue older than its `cap` newest ones."""
+    reports = ErrorReport.objects.filter(issue_id=issue_id)
+    if cap == 0:
+        return reports
+    last_kept = reports.order_by("-received_at", "-id").values("received_at", "id")[cap - 1]
+    return reports.filter(
+        Q(received_at__lt=last_kept["received_at"])
+        | Q(received_at=last_kept["received_at"], id__lt=last_kept["id"])
+    )

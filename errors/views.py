@@ -1,0 +1,169 @@
+"""Sentry-compatible ingest endpoints. Thin on purpose: authenticate, cap, parse, enqueue.
+
+Grouping and storage happen in the worker (errors/digest.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from errors import ratelimit, services
+from errors.ingest import (
+    Envelope,
+    IngestError,
+    Limits,
+    decompress,
+    key_from_dsn,
+    parse_auth_header,
+    parse_envelope,
+    parse_store,
+)
+from errors.models import ProjectKey
+
+logger = logging.getLogger(__name__)
+# SDKs stop sending performance data we would only drop (it is not in scope here).
+DROPPED_CATEGORIES = "86400:transaction;span;profile;replay:organization:not_stored"
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Headers": (
+        "X-Sentry-Auth, Content-Type, Content-Encoding, sentry-trace, baggage"
+    ),
+    "Access-Control-Expose-Headers": "X-Sentry-Rate-Limits, Retry-After, X-Sentry-Error",
+}
+
+
+def _answer(status: int, body: dict[str, object], **headers: str) -> HttpResponse:
+    response = JsonResponse(body, status=status)
+    for name, value in {**CORS_HEADERS, **headers}.items():
+        response[name] = value
+    return response
+
+
+def _error(exc: IngestError) -> HttpResponse:
+    return _answer(exc.status, {"detail": exc.reason}, **{"X-Sentry-Error": exc.reason})
+
+
+def _key_from_request(request: HttpRequest) -> str | None:
+    key = request.GET.get("sentry_key")
+    if key:
+        return key
+    for header in ("HTTP_X_SENTRY_AUTH", "HTTP_AUTHORIZATION"):
+        value = request.META.get(header, "")
+        if value:
+            found = parse_auth_header(value).get("sentry_key")
+            if found:
+                return found
+    return None
+
+
+def _read_body(request: HttpRequest, limits: Limits) -> bytes:
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    if declared.isdigit() and int(declared) > limits.max_compressed:
+        raise IngestError(413, f"body exceeds {limits.max_compressed} bytes")
+    if not declared and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        # Django reads nothing without a Content-Length; the server (gunicorn) has already
+        # de-chunked wsgi.input, so read it directly, still capped.
+        stream = request.META.get("wsgi.input")
+        body = stream.read(limits.max_compressed + 1) if stream is not None else b""
+    else:
+        body = request.read(limits.max_compressed + 1)
+    if len(body) > limits.max_compressed:
+        raise IngestError(413, f"body exceeds {limits.max_compressed} bytes")
+    return body
+
+
+_KEYS: dict[tuple[int, str], tuple[float, ProjectKey | None]] = {}
+KEY_CACHE_SECONDS = 10.0
+_KEY_SHAPE = re.compile(r"[0-9A-Za-z]{1,64}")
+
+
+def _lookup_key(project_id: int, key: str) -> ProjectKey | None:
+    """The active key, cached per process for KEY_CACHE_SECONDS: one query fewer per event.
+    A revoked key is refused within that many seconds."""
+    now = time.monotonic()
+    cached = _KEYS.get((project_id, key))
+    if cached is not None and now - cached[0] < KEY_CACHE_SECONDS:
+        return cached[1]
+    found = (
+        ProjectKey.objects.select_related("project")
+        .filter(public_key=key, project_id=project_id, revoked_at__isnull=True)
+        .first()
+    )
+    if len(_KEYS) > 10_000:  # many bogus keys: forget them all rather than grow
+        _KEYS.clear()
+    _KEYS[(project_id, key)] = (now, found)
+    return found
+
+
+def _authenticate(project_id: int, key: str | None) -> ProjectKey:
+    if not key:
+        raise IngestError(403, "no sentry_key: send X-Sentry-Auth, ?sentry_key= or a dsn header")
+    # Refuse what cannot be one of our keys before the database sees it (NUL bytes, bigints).
+    found = (
+        _lookup_key(project_id, key)
+        if _KEY_SHAPE.fullmatch(key) and 0 < project_id < 2**63
+        else None
+    )
+    if found is None:
+        # One answer for "no such project" and "wrong key", with the DSN as we understood it.
+        raise IngestError(
+            403, f"unknown project or key (DSN seen as <key {key[:8]!r}…>/{project_id})"
+        )
+    return found
+
+
+def _ingest(
+    request: HttpRequest, project_id: int, parse: Callable[[bytes, Limits], Envelope]
+) -> HttpResponse:
+    if request.method == "OPTIONS":
+        return _answer(200, {})
+    if request.method != "POST":
+        return _answer(405, {"detail": "use POST"}, Allow="POST, OPTIONS")
+    limits = services.limits()
+    try:
+        key = _key_from_request(request)
+        project_key = _authenticate(project_id, key) if key else None
+        body = _read_body(request, limits)
+        data = decompress(body, request.META.get("HTTP_CONTENT_ENCODING", ""), limits)
+        envelope = parse(data, limits)
+        if project_key is None:
+            project_key = _authenticate(project_id, key_from_dsn(envelope.headers.get("dsn")))
+        project = project_key.project
+        if envelope.event is not None:
+            retry_after = ratelimit.check(project.pk, project.rate_limit_per_minute)
+            if retry_after:
+                return _answer(
+                    429,
+                    {"detail": "rate limit exceeded"},
+                    **{
+                        "Retry-After": str(retry_after),
+                        "X-Sentry-Rate-Limits": f"{retry_after}:error;default:project:rate_limit",
+                    },
+                )
+        services.enqueue(project.pk, envelope)
+    except IngestError as exc:
+        return _error(exc)
+    except DatabaseError as exc:
+        # Not accepted, so the SDK keeps the loss in its client report; say when to retry.
+        logger.warning("ingest could not store an event: %s", exc)
+        return _answer(503, {"detail": "storage unavailable, retry later"}, **{"Retry-After": "30"})
+    body_out: dict[str, object] = {"id": envelope.event_id} if envelope.event_id else {}
+    return _answer(200, body_out, **{"X-Sentry-Rate-Limits": DROPPED_CATEGORIES})
+
+
+@csrf_exempt
+def envelope_view(request: HttpRequest, project_id: int) -> HttpResponse:
+    return _ingest(request, project_id, parse_envelope)
+
+
+@csrf_exempt
+def store_view(request: HttpRequest, project_id: int) -> HttpResponse:
+    return _ingest(request, project_id, parse_store)

@@ -1,0 +1,124 @@
+"""Ops Console's own errors are captured through sentry-sdk into the "Ops Console" project."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import sentry_sdk
+from django.conf import settings
+from django.db import DatabaseError
+from django.test import override_settings
+
+from errors import capture, services
+from errors.models import ErrorReport, InboxEvent
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+@pytest.fixture
+def own(tmp_path: Any) -> Iterator[capture.LocalTransport]:
+    with override_settings(VAR_DIR=tmp_path):
+        transport = capture.init(forward_dsn="", environment="test")
+        yield transport
+        sentry_sdk.get_client().close(timeout=2)
+        sentry_sdk.init()
+
+
+def digested(transport: capture.LocalTransport) -> list[ErrorReport]:
+    sentry_sdk.flush(timeout=5)
+    transport.flush(5)
+    services.digest()
+    return list(ErrorReport.objects.filter(project__name=settings.OPS_ERRORS_OWN_PROJECT))
+
+
+def test_the_test_settings_do_not_capture_or_send_anywhere():
+    assert settings.OPS_ERRORS_CAPTURE is False
+    assert not settings.SENTRY_DSN
+
+
+@override_settings(ROOT_URLCONF="tests.errors_testapp.urls")
+def test_a_request_exception_becomes_an_error_report_with_the_request_id(own, live_server):
+    response = httpx.get(
+        f"{live_server.url}/shop/checkout/", headers={"X-Request-ID": "req-abc-12345"}, timeout=10
+    )
+    assert response.status_code == 500
+    (report,) = digested(own)
+    assert report.exception_type == "ZeroDivisionError"
+    assert report.tags["request_id"] == "req-abc-12345"
+    assert report.request["url"].endswith("/shop/checkout/")
+
+
+def test_a_failing_celery_task_becomes_an_error_report(own):
+    from tests.errors_testapp.tasks import charge_card
+
+    assert charge_card.apply(args=(5,)).failed()
+    (report,) = digested(own)
+    assert report.message == "card declined for invoice 5"
+
+
+def test_a_logged_error_becomes_an_error_report(own):
+    logging.getLogger("backups.jobs").error("upload to s3 failed: %s", "timeout")
+    logging.getLogger("backups.jobs").warning("just a warning")
+    (report,) = digested(own)
+    assert report.message == "upload to s3 failed: timeout"
+
+
+def test_an_error_raised_in_a_rolled_back_transaction_is_kept(own):
+    from django.db import transaction
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        try:
+            raise RuntimeError("inside a transaction")
+        except RuntimeError:
+            sentry_sdk.capture_exception()
+            raise
+    (report,) = digested(own)
+    assert report.message == "inside a transaction"
+
+
+def test_when_ingest_fails_the_event_is_spooled_not_lost_and_not_recaptured(own, monkeypatch):
+    real_enqueue = services.enqueue
+
+    def failing_enqueue(project_id: int, envelope: Any, **kwargs: Any) -> None:
+        logging.getLogger("errors.somewhere").error("ingest is broken")  # would recurse
+        raise DatabaseError("database is down")
+
+    monkeypatch.setattr(services, "enqueue", failing_enqueue)
+    sentry_sdk.capture_message("first error while the database is down", level="error")
+    sentry_sdk.flush(timeout=5)
+    own.flush(5)
+    spooled = list(capture.spool_dir().glob("*.envelope"))
+    # The original event, plus the error logged while ingesting it (spooled, not re-ingested).
+    assert len(spooled) == 2
+    assert not InboxEvent.objects.exists()
+
+    monkeypatch.setattr(services, "enqueue", real_enqueue)
+    assert capture.drain_spool() == 2
+    messages = {r.message for r in digested(own)}
+    assert messages == {"first error while the database is down", "ingest is broken"}
+    assert not list(capture.spool_dir().glob("*.envelope"))
+
+
+def test_sentry_dsn_also_forwards_to_an_external_sentry(http_server, tmp_path):
+    def handle(handler: Any) -> None:
+        handler.send_response(200)
+        handler.end_headers()
+
+    url = http_server(handle)
+    host = url.split("://", 1)[1]
+    with override_settings(VAR_DIR=tmp_path):
+        transport = capture.init(forward_dsn=f"http://fwdkey@{host}/9", environment="test")
+        try:
+            sentry_sdk.capture_message("forward me", level="error")
+            sentry_sdk.flush(timeout=5)
+            assert [r["path"] for r in http_server.requests] == ["/api/9/envelope/"]
+            assert "sentry_key=fwdkey" in http_server.requests[0]["headers"]["X-Sentry-Auth"]
+            (report,) = digested(transport)
+            assert report.message == "forward me"
+        finally:
+            sentry_sdk.get_client().close(timeout=2)
+            sentry_sdk.init()
