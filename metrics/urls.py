@@ -1,3 +1,7 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from metrics import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("metrics", views.metrics_view, name="metrics"),
+]

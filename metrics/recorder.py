@@ -1,0 +1,210 @@
+"""In-process aggregation of request, query and task figures, flushed to the store.
+
+Each process adds observations to plain dicts under a lock (a few microseconds per request)
+and a daemon thread hands the deltas to the store every OPS_METRICS_FLUSH_INTERVAL seconds,
+so the request path never waits on Redis or the database. The thread is started lazily per
+process id, so gunicorn's and Celery's forked children each get their own; atexit (and Celery's
+worker_process_shutdown) flush what is left. An interval of 0 disables the thread: callers
+(tests) flush explicitly.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import socket
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+from django.conf import settings
+
+from metrics.histogram import bucket_index
+from metrics.store import current_minute, get_store
+
+logger = logging.getLogger("opsconsole.metrics")
+
+SEP = "\t"
+# Keep at most this many minutes buffered while the store is unreachable.
+MAX_BUFFERED_MINUTES = 15
+HOSTNAME = socket.gethostname()
+
+
+def request_field(route: str, method: str, status: str, suffix: str) -> str:
+    return SEP.join(("req", route, method, status, suffix))
+
+
+def task_field(name: str, suffix: str) -> str:
+    return SEP.join(("task", name, suffix))
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._minutes: dict[int, defaultdict[str, float]] = {}
+        self._users: dict[int, float] = {}
+        self._slow: list[dict[str, Any]] = []
+        self._pid = 0
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._last_error_log = 0.0
+
+    # --- recording (hot path) ----------------------------------------------------------------
+    def _fields(self, now: float) -> defaultdict[str, float]:
+        if self._pid != os.getpid():
+            self._after_fork()
+        minute = int(now // 60) * 60
+        fields = self._minutes.get(minute)
+        if fields is None:
+            fields = self._minutes[minute] = defaultdict(float)
+        return fields
+
+    def record_request(
+        self,
+        *,
+        route: str,
+        method: str,
+        status: int,
+        duration: float,
+        query_count: int,
+        query_time: float,
+        query_durations: list[float],
+        user_id: int | None = None,
+        now: float | None = None,
+    ) -> None:
+        now = time.time() if now is None else now
+        status_class = f"{status // 100}xx"
+        base = SEP.join(("req", route, method, status_class, ""))
+        with self._lock:
+            fields = self._fields(now)
+            fields[base + "n"] += 1
+            fields[base + "s"] += duration
+            fields[f"{base}b{bucket_index(duration)}"] += 1
+            if query_count:
+                fields[base + "qn"] += query_count
+                fields[base + "qs"] += query_time
+                for q in query_durations:
+                    fields[f"db{SEP}b{bucket_index(q)}"] += 1
+                fields[f"db{SEP}n"] += query_count
+                fields[f"db{SEP}s"] += query_time
+            if user_id is not None:
+                self._users[user_id] = now
+
+    def record_task(
+        self,
+        *,
+        name: str,
+        state: str,
+        runtime: float | None,
+        wait: float | None,
+        now: float | None = None,
+    ) -> None:
+        now = time.time() if now is None else now
+        with self._lock:
+            fields = self._fields(now)
+            fields[task_field(name, f"n{SEP}{state}")] += 1
+            if runtime is not None:
+                fields[task_field(name, "rn")] += 1
+                fields[task_field(name, "rs")] += runtime
+                fields[task_field(name, f"rb{bucket_index(runtime)}")] += 1
+            if wait is not None:
+                fields[task_field(name, "wn")] += 1
+                fields[task_field(name, "ws")] += wait
+                fields[task_field(name, f"wb{bucket_index(wait)}")] += 1
+
+    def record_slow(self, item: dict[str, Any]) -> None:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._after_fork()
+            if len(self._slow) < 1000:
+                self._slow.append(item)
+
+    # --- flushing ----------------------------------------------------------------------------
+    def _after_fork(self) -> None:
+        # Inherited buffers belong to the parent, which flushes them itself.
+        self._minutes = {}
+        self._users = {}
+        self._slow = []
+        self._pid = os.getpid()
+        self._thread = None
+        self._stop = threading.Event()
+        interval = float(settings.OPS_METRICS_FLUSH_INTERVAL)
+        if interval > 0:
+            self._thread = threading.Thread(
+                target=self._run, args=(interval,), name="metrics-flush", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            self.flush()
+
+    def flush(self) -> bool:
+        """Hand buffered deltas to the store. Returns False (and keeps them) on failure."""
+        with self._lock:
+            minutes, self._minutes = self._minutes, {}
+            users, self._users = self._users, {}
+            slow, self._slow = self._slow, []
+        if not (minutes or users or slow):
+            return True
+        try:
+            from django.db import close_old_connections
+
+            close_old_connections()
+            store = get_store()
+            if minutes:
+                store.add({m: dict(f) for m, f in minutes.items()})
+            if users:
+                store.seen_users(users)
+            if slow:
+                store.push_slow(slow)
+        except Exception:
+            self._restore(minutes, users, slow)
+            now = time.monotonic()
+            if now - self._last_error_log > 60:
+                self._last_error_log = now
+                logger.warning("metrics flush failed; keeping the figures", exc_info=True)
+            return False
+        return True
+
+    def _restore(
+        self,
+        minutes: dict[int, defaultdict[str, float]],
+        users: dict[int, float],
+        slow: list[dict[str, Any]],
+    ) -> None:
+        with self._lock:
+            for minute, fields in minutes.items():
+                target = self._minutes.setdefault(minute, defaultdict(float))
+                for name, value in fields.items():
+                    target[name] += value
+            for old in sorted(self._minutes)[:-MAX_BUFFERED_MINUTES]:
+                del self._minutes[old]
+            for uid, seen in users.items():
+                self._users[uid] = max(seen, self._users.get(uid, 0.0))
+            self._slow = (slow + self._slow)[:1000]
+
+    def pending(self) -> dict[int, dict[str, float]]:
+        with self._lock:
+            return {m: dict(f) for m, f in self._minutes.items()}
+
+
+recorder = Recorder()
+
+
+def flush() -> bool:
+    return recorder.flush()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    if recorder._pid == os.getpid():
+        try:
+            recorder.flush()
+        except Exception:  # interpreter shutting down; nothing sensible left to do
+            logger.debug("metrics flush at exit failed", exc_info=True)
+
+
+__all__ = ["HOSTNAME", "Recorder", "current_minute", "flush", "recorder", "request_field"]
