@@ -138,7 +138,12 @@ class Recorder:
             self._thread.start()
 
     def _run(self, interval: float) -> None:
+        from django.db import close_old_connections
+
         while not self._stop.wait(interval):
+            # This thread's own database connection (the no-Redis store) honours
+            # CONN_MAX_AGE like a request's would.
+            close_old_connections()
             self.flush()
 
     def flush(self) -> bool:
@@ -150,9 +155,6 @@ class Recorder:
         if not (minutes or users or slow):
             return True
         try:
-            from django.db import close_old_connections
-
-            close_old_connections()
             store = get_store()
             if minutes:
                 store.add({m: dict(f) for m, f in minutes.items()})
