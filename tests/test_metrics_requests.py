@@ -13,7 +13,7 @@ from metrics.recorder import SEP, recorder, request_field
 from metrics.store import get_store
 from tests.fixtures_metrics import metrics_prefix, metrics_urls  # noqa: F401
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("metrics_prefix", "metrics_urls")]
 
 
 def _totals() -> dict[str, float]:
@@ -21,9 +21,7 @@ def _totals() -> dict[str, float]:
     return get_store().totals()
 
 
-def test_it_records_a_real_request_under_its_route_pattern_with_its_query_count(
-    metrics_prefix: str, metrics_urls: None
-) -> None:
+def test_it_records_a_real_request_under_its_route_pattern_with_its_query_count() -> None:
     client = Client()
     for pk in (1, 2, 3):
         assert client.get(f"/items/{pk}/", {"sleep": "0.02"}).status_code == 200
@@ -41,9 +39,7 @@ def test_it_records_a_real_request_under_its_route_pattern_with_its_query_count(
     assert not any("/items/1/" in name for name in totals)
 
 
-def test_it_labels_unresolved_paths_and_status_classes(
-    metrics_prefix: str, metrics_urls: None
-) -> None:
+def test_it_labels_unresolved_paths_and_status_classes() -> None:
     client = Client(raise_request_exception=False)
     client.get("/no/such/page/")
     client.get("/boom/")
@@ -56,9 +52,7 @@ def test_it_labels_unresolved_paths_and_status_classes(
     assert totals[request_field("crash/", "GET", "5xx", "n")] == 1
 
 
-def test_it_keeps_slow_requests_and_slow_queries_individually(
-    metrics_prefix: str, metrics_urls: None, settings: Any
-) -> None:
+def test_it_keeps_slow_requests_and_slow_queries_individually(settings: Any) -> None:
     settings.OPS_METRICS_SLOW_REQUEST_MS = 30
     settings.OPS_METRICS_SLOW_QUERY_MS = 40
     client = Client()  # built after the settings change: the middleware reads them at start
@@ -83,9 +77,7 @@ def test_it_keeps_slow_requests_and_slow_queries_individually(
     assert "SELECT" in query.sql.upper()
 
 
-def test_it_counts_distinct_signed_in_users(
-    metrics_prefix: str, metrics_urls: None, admin: Any, operator: Any
-) -> None:
+def test_it_counts_distinct_signed_in_users(admin: Any, operator: Any) -> None:
     import time
 
     for user in (admin, operator, admin):
@@ -97,9 +89,7 @@ def test_it_counts_distinct_signed_in_users(
     assert get_store().active_users(time.time() - 300) == 2
 
 
-def test_it_keeps_figures_buffered_while_the_store_is_unreachable(
-    metrics_prefix: str, metrics_urls: None, settings: Any
-) -> None:
+def test_it_keeps_figures_buffered_while_the_store_is_unreachable(settings: Any) -> None:
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     Client().get("/items/1/")
     assert recorder.flush() is False
@@ -108,9 +98,7 @@ def test_it_keeps_figures_buffered_while_the_store_is_unreachable(
     assert sum(f.get(field, 0) for f in pending.values()) == 1
 
 
-def test_health_probes_are_answered_before_the_metrics_middleware(
-    metrics_prefix: str, metrics_urls: None
-) -> None:
+def test_health_probes_are_answered_before_the_metrics_middleware() -> None:
     Client().get("/health/live")
     assert recorder.flush()
     assert not any(name.startswith(f"req{SEP}health") for name in get_store().totals())
