@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import socket
-import time
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -250,9 +249,12 @@ def queue_depths() -> dict[str, int]:
 
 # --- cache hit rate --------------------------------------------------------------------------
 def cache_hit_rate(url: str | None = None) -> tuple[float, int] | None:
-    """Hit rate (percent, lookups) of the Redis cache since the previous call, from INFO's
+    """Hit rate (percent, lookups) of the Redis server since the previous call, from INFO's
     keyspace_hits/keyspace_misses counters. None on the first call, after a Redis restart
-    (counters went down) or when there were no lookups: nothing was measured then."""
+    (counters went down) or when there were no lookups: nothing was measured then.
+
+    The previous reading is kept in Redis itself; reading it is a lookup too, so the stored
+    reading is corrected by that one hit or miss and our own bookkeeping never shows up."""
     url = url or settings.REDIS_URL
     if not url:
         return None
@@ -261,13 +263,16 @@ def cache_hit_rate(url: str | None = None) -> tuple[float, int] | None:
         info = client.info("stats")
         hits, misses = int(info["keyspace_hits"]), int(info["keyspace_misses"])
         key = f"{settings.OPS_METRICS_KEY_PREFIX}:cache_prev"
-        previous = client.getset(key, json.dumps([hits, misses, time.time()]))
+        previous = client.get(key)
+        # Stored as they stand after that GET, so the next delta leaves it out.
+        after = [hits, misses + 1] if previous is None else [hits + 1, misses]
+        client.set(key, json.dumps(after), ex=7 * 86400)
     except Exception:
         logger.warning("cache statistics could not be read from Redis", exc_info=True)
         return None
     if previous is None:
         return None
-    old_hits, old_misses, _at = json.loads(previous)
+    old_hits, old_misses = json.loads(previous)[:2]
     d_hits, d_misses = hits - old_hits, misses - old_misses
     if d_hits < 0 or d_misses < 0 or d_hits + d_misses == 0:
         return None
