@@ -202,7 +202,9 @@ def flush() -> bool:
 
 @atexit.register
 def _flush_at_exit() -> None:
-    if recorder._pid == os.getpid():
+    # With no flush thread (interval 0) the owner flushes explicitly; at exit its database
+    # may already be gone.
+    if recorder._pid == os.getpid() and recorder._thread is not None:
         try:
             recorder.flush()
         except Exception:  # interpreter shutting down; nothing sensible left to do
