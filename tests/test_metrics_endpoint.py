@@ -18,7 +18,7 @@ from tests.fixtures_metrics import metrics_prefix, metrics_urls  # noqa: F401
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("metrics_prefix")]
 
 
-def scrape(client: Client | None = None, **headers: str) -> dict[str, list[Any]]:
+def scrape(client: Client | None = None, **headers: Any) -> dict[str, list[Any]]:
     response = (client or Client()).get("/metrics", **headers)
     assert response.status_code == 200, response.content[:500]
     assert response["Content-Type"].startswith("text/plain; version=0.0.4")
