@@ -13,20 +13,17 @@ from collections.abc import Iterable
 from datetime import timedelta
 from importlib import import_module
 from importlib.util import find_spec
+from itertools import accumulate
 from typing import Any
 
 from django.apps import apps
 from django.conf import settings
 from django.utils import timezone
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
-from metrics.histogram import SLOTS, cumulative
+from metrics.histogram import EXPOSED_LE, EXPOSED_SLOTS
 from metrics.recorder import SEP
 from metrics.store import get_store
 
@@ -35,7 +32,40 @@ logger = logging.getLogger("opsconsole.metrics")
 HOST_STALE_AFTER = timedelta(minutes=10)
 
 
-def request_families(totals: dict[str, float]) -> list[Metric]:
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+class _Text:
+    """Text-format writer for the high-cardinality families (one histogram per route):
+    each label set is escaped once and reused for its bucket lines, which keeps a scrape of
+    hundreds of routes within milliseconds. The output is checked with prometheus-client's
+    parser in the tests."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def header(self, name: str, kind: str, doc: str) -> None:
+        self.parts.append(f"# HELP {name} {doc}\n# TYPE {name} {kind}\n")
+
+    def histogram(self, name: str, labels: str, slots: list[float], total: float) -> None:
+        sep = "," if labels else ""
+        bucket = f'{name}_bucket{{{labels}{sep}le="'
+        counts = list(accumulate(slots))
+        self.parts.extend([f'{bucket}{le}"}} {c}\n' for le, c in zip(EXPOSED_LE, counts)])  # noqa: B905
+        braces = f"{{{labels}}}" if labels else ""
+        self.parts.append(f"{name}_count{braces} {counts[-1]}\n{name}_sum{braces} {total}\n")
+
+    def sample(self, name: str, labels: str, value: float) -> None:
+        braces = f"{{{labels}}}" if labels else ""
+        self.parts.append(f"{name}{braces} {float(value)}\n")
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def request_text(totals: dict[str, float]) -> str:
+    """Request, database and task families from the all-time totals (exposed buckets)."""
     requests: dict[tuple[str, ...], dict[str, float]] = defaultdict(dict)
     tasks: dict[str, dict[str, float]] = defaultdict(dict)
     db: dict[str, float] = {}
@@ -43,56 +73,55 @@ def request_families(totals: dict[str, float]) -> list[Metric]:
         parts = name.split(SEP)
         kind = parts[0]
         if kind == "req" and len(parts) == 5:
-            requests[tuple(parts[1:4])][parts[4]] = value
+            requests[(parts[1], parts[2], parts[3])][parts[4]] = value
         elif kind == "task" and len(parts) >= 3:
             tasks[parts[1]][SEP.join(parts[2:])] = value
         elif kind == "db" and len(parts) == 2:
             db[parts[1]] = value
-    labels = ["route", "method", "status"]
-    duration = HistogramMetricFamily(
-        "http_request_duration_seconds", "Request duration by route pattern.", labels=labels
-    )
-    count = CounterMetricFamily("http_requests", "Requests by route pattern.", labels=labels)
-    queries = CounterMetricFamily(
-        "http_request_db_queries", "Database queries run by requests.", labels=labels
-    )
-    query_time = CounterMetricFamily(
-        "http_request_db_duration_seconds", "Time requests spent in the database.", labels=labels
-    )
-    for key, agg in sorted(requests.items()):
-        slots = [agg.get(f"b{i}", 0.0) for i in range(SLOTS)]
-        duration.add_metric(list(key), cumulative(slots), agg.get("s", 0.0))
-        count.add_metric(list(key), agg.get("n", 0.0))
-        queries.add_metric(list(key), agg.get("qn", 0.0))
-        query_time.add_metric(list(key), agg.get("qs", 0.0))
-    families: list[Metric] = [duration, count, queries, query_time]
-    db_hist = HistogramMetricFamily(
-        "db_query_duration_seconds", "Duration of database queries run by requests."
-    )
+    out = _Text()
+    labels = {
+        key: f'route="{_escape(key[0])}",method="{_escape(key[1])}",status="{key[2]}"'
+        for key in sorted(requests)
+    }
+    name = "http_request_duration_seconds"
+    out.header(name, "histogram", "Request duration by route pattern.")
+    for key, label in labels.items():
+        agg = requests[key]
+        slots = [agg.get(f"b{i}", 0.0) for i in range(EXPOSED_SLOTS)]
+        out.histogram(name, label, slots, agg.get("s", 0.0))
+    for name, suffix, doc in (
+        ("http_requests_total", "n", "Requests by route pattern."),
+        ("http_request_db_queries_total", "qn", "Database queries run by requests."),
+        ("http_request_db_duration_seconds_total", "qs", "Time requests spent in the database."),
+    ):
+        out.header(name, "counter", doc)
+        for key, label in labels.items():
+            out.sample(name, label, requests[key].get(suffix, 0.0))
+    name = "db_query_duration_seconds"
+    out.header(name, "histogram", "Duration of database queries run by requests.")
     if db:
-        db_hist.add_metric(
-            [], cumulative([db.get(f"b{i}", 0.0) for i in range(SLOTS)]), db.get("s", 0.0)
+        out.histogram(
+            name, "", [db.get(f"b{i}", 0.0) for i in range(EXPOSED_SLOTS)], db.get("s", 0.0)
         )
-    families.append(db_hist)
-    runtime = HistogramMetricFamily(
-        "celery_task_runtime_seconds", "Task run time, measured in the worker.", labels=["task"]
-    )
-    wait = HistogramMetricFamily(
-        "celery_task_wait_seconds", "Time from publish (or ETA) to start.", labels=["task"]
-    )
-    done = CounterMetricFamily("celery_tasks", "Finished tasks by state.", labels=["task", "state"])
-    for task, agg in sorted(tasks.items()):
-        if agg.get("rn"):
-            slots = [agg.get(f"rb{i}", 0.0) for i in range(SLOTS)]
-            runtime.add_metric([task], cumulative(slots), agg.get("rs", 0.0))
-        if agg.get("wn"):
-            slots = [agg.get(f"wb{i}", 0.0) for i in range(SLOTS)]
-            wait.add_metric([task], cumulative(slots), agg.get("ws", 0.0))
-        for suffix, value in agg.items():
+    task_labels = {task: f'task="{_escape(task)}"' for task in sorted(tasks)}
+    for name, prefix, doc in (
+        ("celery_task_runtime_seconds", "r", "Task run time, measured in the worker."),
+        ("celery_task_wait_seconds", "w", "Time from publish (or ETA) to start."),
+    ):
+        out.header(name, "histogram", doc)
+        for task, label in task_labels.items():
+            agg = tasks[task]
+            if agg.get(f"{prefix}n"):
+                slots = [agg.get(f"{prefix}b{i}", 0.0) for i in range(EXPOSED_SLOTS)]
+                out.histogram(name, label, slots, agg.get(f"{prefix}s", 0.0))
+    name = "celery_tasks_total"
+    out.header(name, "counter", "Finished tasks by state.")
+    for task, label in task_labels.items():
+        for suffix, value in sorted(tasks[task].items()):
             if suffix.startswith("n" + SEP):
-                done.add_metric([task, suffix.split(SEP, 1)[1]], value)
-    families += [runtime, wait, done]
-    return families
+                state = _escape(suffix.split(SEP, 1)[1])
+                out.sample(name, f'{label},state="{state}"', value)
+    return out.text()
 
 
 def queue_families() -> list[Metric]:
@@ -203,8 +232,19 @@ def health_families() -> list[Metric]:
     return [family]
 
 
+_discovered: dict[tuple[str, ...], list[tuple[str, Any]]] = {}
+
+
 def app_collectors() -> list[tuple[str, Any]]:
-    """`collect` of every installed app that has a prometheus.py (except this one)."""
+    """`collect` of every installed app that has a prometheus.py (except this one); looked
+    up once per set of installed apps, not on every scrape."""
+    names = tuple(c.name for c in apps.get_app_configs())
+    if names not in _discovered:
+        _discovered[names] = _discover()
+    return _discovered[names]
+
+
+def _discover() -> list[tuple[str, Any]]:
     found = []
     for config in apps.get_app_configs():
         module_name = f"{config.name}.prometheus"
@@ -226,14 +266,18 @@ def app_collectors() -> list[tuple[str, Any]]:
 class OpsCollector:
     """A prometheus-client collector; each part fails alone and is reported, not raised."""
 
+    def __init__(self, errors: dict[str, float] | None = None) -> None:
+        self.seed = errors or {}
+
     def collect(self) -> Iterable[Metric]:
         errors = GaugeMetricFamily(
             "ops_metrics_collector_errors",
             "1 when a part of this scrape failed (see the console logs).",
             labels=["collector"],
         )
+        for name, failed in self.seed.items():
+            errors.add_metric([name], failed)
         parts = [
-            ("requests", lambda: request_families(get_store().totals())),
             ("queues", queue_families),
             ("hosts", host_families),
             ("gauges", app_gauge_families),
@@ -262,7 +306,18 @@ class OpsCollector:
         yield errors
 
 
-def registry() -> CollectorRegistry:
+def registry(errors: dict[str, float] | None = None) -> CollectorRegistry:
     reg = CollectorRegistry(auto_describe=False)
-    reg.register(OpsCollector())
+    reg.register(OpsCollector(errors))
     return reg
+
+
+def render() -> bytes:
+    """The whole /metrics body: the counters' families, then every collector's."""
+    try:
+        head = request_text(get_store().totals())
+        failed = 0.0
+    except Exception:
+        logger.warning("metrics collector requests failed", exc_info=True)
+        head, failed = "", 1.0
+    return head.encode() + generate_latest(registry({"requests": failed}))

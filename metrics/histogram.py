@@ -9,7 +9,6 @@ holds the rank, the way Prometheus' histogram_quantile does. 0.2 s (the p95 thre
 from __future__ import annotations
 
 import bisect
-import math
 from collections.abc import Sequence
 
 # Seconds. Upper bounds; a last implicit bucket holds everything above (+Inf).
@@ -68,17 +67,36 @@ def quantile(q: float, counts: Sequence[float]) -> float | None:
     return DURATION_BUCKETS[-1]
 
 
-def cumulative(counts: Sequence[float]) -> list[tuple[str, float]]:
-    """(le, cumulative count) pairs in exposition order, ending with +Inf."""
+# /metrics exposes a subset: prometheus-client's default bounds trimmed, plus 0.2 and 0.3 for
+# SLO and Apdex queries. Fewer series per route keeps a scrape of hundreds of routes cheap.
+EXPOSED_BUCKETS: tuple[float, ...] = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.2,
+    0.3,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+EXPOSED_SLOTS = len(EXPOSED_BUCKETS) + 1
+EXPOSED_LE: tuple[str, ...] = (*(repr(b) for b in EXPOSED_BUCKETS), "+Inf")
+# The exposed slot each fine slot falls into (a fine bound is within the next exposed bound).
+TO_EXPOSED: tuple[int, ...] = (
+    *(bisect.bisect_left(EXPOSED_BUCKETS, b) for b in DURATION_BUCKETS),
+    len(EXPOSED_BUCKETS),
+)
+
+
+def cumulative(exposed_counts: Sequence[float]) -> list[tuple[str, float]]:
+    """(le, cumulative count) pairs from per-exposed-slot counts, ending with +Inf."""
     out: list[tuple[str, float]] = []
     running = 0.0
-    for i, bound in enumerate(DURATION_BUCKETS):
-        running += counts[i] if i < len(counts) else 0.0
-        out.append((_le(bound), running))
-    running += counts[len(DURATION_BUCKETS)] if len(counts) > len(DURATION_BUCKETS) else 0.0
-    out.append(("+Inf", running))
+    for le, count in zip(EXPOSED_LE, exposed_counts, strict=False):
+        running += count
+        out.append((le, running))
     return out
-
-
-def _le(bound: float) -> str:
-    return repr(float(bound)) if not math.isinf(bound) else "+Inf"

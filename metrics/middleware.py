@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from django.conf import settings
@@ -23,7 +24,7 @@ UNMATCHED = "<unmatched>"
 
 
 class _QueryTimer:
-    """A `connection.execute_wrapper` that times every query of one request."""
+    """Times every query run while it is the current request's timer."""
 
     __slots__ = ("count", "durations", "slow", "slow_seconds", "total")
 
@@ -34,19 +35,33 @@ class _QueryTimer:
         self.slow: list[tuple[str, float]] = []
         self.slow_seconds = slow_seconds
 
-    def __call__(
-        self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
-    ) -> Any:
-        start = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            elapsed = time.perf_counter() - start
-            self.count += 1
-            self.total += elapsed
-            self.durations.append(elapsed)
-            if elapsed >= self.slow_seconds:
-                self.slow.append((sql, elapsed))
+
+_current: ContextVar[_QueryTimer | None] = ContextVar("ops_metrics_query_timer", default=None)
+
+
+def _timed_execute(
+    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+) -> Any:
+    """Installed once on every connection (see install_query_timer); outside a request it
+    only costs one ContextVar read. Cheaper than entering `execute_wrapper` per request."""
+    timer = _current.get()
+    if timer is None:
+        return execute(sql, params, many, context)
+    start = time.perf_counter()
+    try:
+        return execute(sql, params, many, context)
+    finally:
+        elapsed = time.perf_counter() - start
+        timer.count += 1
+        timer.total += elapsed
+        timer.durations.append(elapsed)
+        if elapsed >= timer.slow_seconds:
+            timer.slow.append((sql, elapsed))
+
+
+def install_query_timer(sender: Any = None, connection: Any = None, **kwargs: Any) -> None:
+    if connection is not None and _timed_execute not in connection.execute_wrappers:
+        connection.execute_wrappers.insert(0, _timed_execute)
 
 
 def route_of(request: HttpRequest) -> str:
@@ -68,26 +83,28 @@ def _user_id(request: HttpRequest) -> int | None:
 
 class RequestMetricsMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        from django.db import connections
+        from django.db.backends.signals import connection_created
+
         self.get_response = get_response
+        connection_created.connect(install_query_timer, dispatch_uid="metrics-query-timer")
+        # Connections already open in this thread (the signal only sees new ones).
+        for conn in connections.all(initialized_only=True):
+            install_query_timer(connection=conn)
         self.slow_request = float(settings.OPS_METRICS_SLOW_REQUEST_MS) / 1000.0
         self.slow_query = float(settings.OPS_METRICS_SLOW_QUERY_MS) / 1000.0
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        from django.db import connections
-
         timer = _QueryTimer(self.slow_query)
-        wrappers = [c.execute_wrapper(timer) for c in connections.all()]
+        token = _current.set(timer)
         start = time.perf_counter()
-        for w in wrappers:
-            w.__enter__()
         status = 500
         try:
             response = self.get_response(request)
             status = response.status_code
         finally:
-            for w in reversed(wrappers):
-                w.__exit__(None, None, None)
             duration = time.perf_counter() - start
+            _current.reset(token)
             try:
                 self._record(request, status, duration, timer)
             except Exception:

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 
-from metrics.histogram import bucket_index
+from metrics.histogram import SLOTS, bucket_index
 from metrics.store import current_minute, get_store
 
 logger = logging.getLogger("opsconsole.metrics")
@@ -50,6 +50,23 @@ class Recorder:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._last_error_log = 0.0
+        # Field names per (route, method, status), built once: no string building per request.
+        self._names: dict[tuple[str, str, int], tuple[str, str, str, str, list[str]]] = {}
+
+    def _request_names(
+        self, route: str, method: str, status: int
+    ) -> tuple[str, str, str, str, list[str]]:
+        base = SEP.join(("req", route, method, f"{status // 100}xx", ""))
+        names = (
+            base + "n",
+            base + "s",
+            base + "qn",
+            base + "qs",
+            [f"{base}b{i}" for i in range(SLOTS)],
+        )
+        if len(self._names) < 10_000:  # bounded even if routes were unbounded
+            self._names[(route, method, status)] = names
+        return names
 
     # --- recording (hot path) ----------------------------------------------------------------
     def _fields(self, now: float) -> defaultdict[str, float]:
@@ -75,16 +92,17 @@ class Recorder:
         now: float | None = None,
     ) -> None:
         now = time.time() if now is None else now
-        status_class = f"{status // 100}xx"
-        base = SEP.join(("req", route, method, status_class, ""))
+        names = self._names.get((route, method, status))
+        if names is None:
+            names = self._request_names(route, method, status)
         with self._lock:
             fields = self._fields(now)
-            fields[base + "n"] += 1
-            fields[base + "s"] += duration
-            fields[f"{base}b{bucket_index(duration)}"] += 1
+            fields[names[0]] += 1
+            fields[names[1]] += duration
+            fields[names[4][bucket_index(duration)]] += 1
             if query_count:
-                fields[base + "qn"] += query_count
-                fields[base + "qs"] += query_time
+                fields[names[2]] += query_count
+                fields[names[3]] += query_time
                 for q in query_durations:
                     fields[f"db{SEP}b{bucket_index(q)}"] += 1
                 fields[f"db{SEP}n"] += query_count

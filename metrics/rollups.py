@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db.models import Count, Max, Min, Q, Sum
@@ -208,8 +207,7 @@ def roll_up(now: datetime | None = None) -> dict[str, int]:
 
 
 # --- reading ranges ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Point:
+class Point(NamedTuple):
     at: datetime
     avg: float
     min: float
@@ -242,16 +240,24 @@ def series(
     resolution = resolution or resolution_for(start, end)
     out: dict[SeriesKey, list[Point]] = {w: [] for w in wanted}
     if resolution in (HOUR, DAY):
-        query = Q()
-        for metric, key, host in wanted:
-            query |= Q(metric=metric, key=key, host=host)
+        # IN lists use the (period, metric, key, host, bucket) index; exact pairs are
+        # picked out here rather than with a long OR of ANDs.
         rows = (
-            MetricRollup.objects.filter(query, period=resolution, bucket__gte=start, bucket__lt=end)
+            MetricRollup.objects.filter(
+                period=resolution,
+                metric__in={w[0] for w in wanted},
+                key__in={w[1] for w in wanted},
+                host__in={w[2] for w in wanted},
+                bucket__gte=start,
+                bucket__lt=end,
+            )
             .order_by("bucket")
             .values_list("metric", "key", "host", "bucket", "count", "sum", "min", "max")
         )
         for metric, key, host, bucket, count, total, lo, hi in rows:
-            out[(metric, key, host)].append(Point(bucket, total / count, lo, hi, count))
+            points = out.get((metric, key, host))
+            if points is not None:
+                points.append(Point(bucket, total / count, lo, hi, count))
         return out
     perf = [w for w in wanted if w[0] not in RESOURCE_FIELDS and w[0] not in DISK_METRICS]
     if perf:

@@ -7,9 +7,9 @@ import hmac
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from metrics.exposition import registry
+from metrics.exposition import render
 
 
 def _authorized(request: HttpRequest) -> bool:
@@ -42,7 +42,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         )
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    body = generate_latest(registry())
+    body = render()
     response = HttpResponse(
         b"" if request.method == "HEAD" else body, content_type=CONTENT_TYPE_PLAIN_0_0_4
     )
