@@ -90,7 +90,7 @@ def summarize(points: Sequence[Point]) -> dict[str, Any] | None:
     if not points:
         return None
     values = [p.avg for p in points]
-    weights = [p.count for p in points]
+    weights = [p.rows for p in points]
     start = points[0].at
     slope = least_squares_slope([((p.at - start).total_seconds() / 3600.0, p.avg) for p in points])
     return {

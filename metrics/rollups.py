@@ -212,7 +212,7 @@ class Point(NamedTuple):
     avg: float
     min: float
     max: float
-    count: int
+    rows: int
 
 
 def resolution_for(start: datetime, end: datetime, now: datetime | None = None) -> str:

@@ -114,7 +114,7 @@ def test_long_ranges_read_rollups_and_short_ones_raw_rows() -> None:
     roll_up_hours(DAY0, DAY0 + timedelta(hours=2))
     key = ("response_time_p95_ms", "", "")
     hourly = series([key], DAY0, DAY0 + timedelta(days=30), resolution="hour")[key]
-    assert [(p.at, p.avg, p.min, p.max, p.count) for p in hourly] == [
+    assert [(p.at, p.avg, p.min, p.max, p.rows) for p in hourly] == [
         (DAY0, 129.5, 100.0, 159.0, 60),
         (DAY0 + timedelta(hours=1), 189.5, 160.0, 219.0, 60),
     ]
