@@ -36,6 +36,7 @@ DAYS = 30
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
 CLIENTS = 2
+PARTS = set(os.environ.get("BENCH_PARTS", "1,2,3").split(","))
 
 
 # --- set-up ---------------------------------------------------------------------------------
@@ -342,7 +343,9 @@ def bench_chart() -> dict[str, list[float]]:
     from django.db.models.functions import TruncHour
 
     from metrics.models import PerformanceMetric
-    from metrics.rollups import roll_up_hours, series
+    from django.db import connection
+
+    from metrics.rollups import chart, roll_up_hours
 
     end = datetime.now(tz=UTC).replace(minute=0, second=0, microsecond=0)
     t = time.perf_counter()
@@ -351,16 +354,21 @@ def bench_chart() -> dict[str, list[float]]:
     t = time.perf_counter()
     roll_up_hours(end - timedelta(days=DAYS), end)
     print(f"  hourly rollup of 30 days took {time.perf_counter() - t:.1f} s", flush=True)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:  # as autovacuum would after such a load
+            cursor.execute("ANALYZE metrics_performancemetric; ANALYZE metrics_metricrollup")
     wanted = [
         ("route_response_time_p95_ms", f"api/v1/resource{i}/<int:pk>/", "") for i in range(SERIES)
     ]
     start = end - timedelta(days=DAYS)
-    ours, raw = [], []
+    ours, raw, cpu = [], [], []
+    keys = [w[1] for w in wanted]
     for _ in range(15):
-        t = time.perf_counter()
-        data = series(wanted, start, end)
+        t, c = time.perf_counter(), time.process_time()
+        data = chart("route_response_time_p95_ms", keys, start, end)
         ours.append(time.perf_counter() - t)
-    points = sum(len(v) for v in data.values())
+        cpu.append(time.process_time() - c)
+    points = sum(len(v["t"]) for v in data.values())
     for _ in range(3):
         t = time.perf_counter()
         result = list(
@@ -377,8 +385,33 @@ def bench_chart() -> dict[str, list[float]]:
         )
         raw.append(time.perf_counter() - t)
     print(f"  ours (hourly rollups): {points} points; {ms(ours)}")
+    print(f"    of which CPU time in this process: {ms(cpu)}")
     print(f"  on-the-fly GROUP BY over raw rows: {len(result)} points; {ms(raw)}")
     return {"ours": ours, "raw": raw}
+
+
+def bench_overhead(env: dict[str, str]) -> None:
+    print(
+        f"\n[1] middleware overhead, trivial view, gunicorn 2 workers, {CLIENTS} clients, "
+        f"{ROUNDS} interleaved rounds of {SECONDS:g} s (median req/s)",
+        flush=True,
+    )
+    rps = bench_gunicorn(env)
+    base = rps["none"]
+    for v, label in (
+        ("none", "no metrics middleware"),
+        ("ops", "ops metrics middleware"),
+        ("django_prometheus", "django-prometheus middleware"),
+    ):
+        loss = (1 - rps[v] / base) * 100
+        print(f"  {label:32s} {rps[v]:8.0f} req/s  ({loss:+.1f} % loss vs none)")
+    print("  in-process cost per request (WSGI handler, best of 7 x 2000):", flush=True)
+    cost = bench_in_process()
+    for v in ("none", "ops", "django_prometheus"):
+        extra = (cost[v] - cost["none"]) * 1e6
+        print(f"  {v:32s} {cost[v] * 1e6:8.1f} us/request  (+{extra:.1f} us)")
+    ratio = (cost["django_prometheus"] - cost["none"]) / max(1e-9, cost["ops"] - cost["none"])
+    print(f"  django-prometheus adds {ratio:.1f}x the per-request cost ours adds")
 
 
 def main() -> int:
@@ -394,37 +427,21 @@ def main() -> int:
         call_command("migrate", verbosity=0)
         store = "Redis" if settings.REDIS_URL else "database (no REDIS_URL)"
         print(f"database: {connection.vendor}; counter store: {store}; {os.cpu_count()} CPUs")
-
-        print(
-            f"\n[1] middleware overhead, trivial view, gunicorn 2 workers, {CLIENTS} clients, "
-            f"{ROUNDS} interleaved rounds of {SECONDS:g} s (median req/s)",
-            flush=True,
-        )
-        rps = bench_gunicorn(env)
-        base = rps["none"]
-        for v, label in (
-            ("none", "no metrics middleware"),
-            ("ops", "ops metrics middleware"),
-            ("django_prometheus", "django-prometheus middleware"),
-        ):
-            loss = (1 - rps[v] / base) * 100
-            print(f"  {label:32s} {rps[v]:8.0f} req/s  ({loss:+.1f} % loss vs none)")
-        print("  in-process cost per request (WSGI handler, best of 7 x 2000):", flush=True)
-        cost = bench_in_process()
-        for v in ("none", "ops", "django_prometheus"):
-            extra = (cost[v] - cost["none"]) * 1e6
-            print(f"  {v:32s} {cost[v] * 1e6:8.1f} us/request  (+{extra:.1f} us)")
-        ratio = (cost["django_prometheus"] - cost["none"]) / max(1e-9, cost["ops"] - cost["none"])
-        print(f"  django-prometheus adds {ratio:.1f}x the per-request cost ours adds")
-
-        print(f"\n[2] /metrics scrape with {ROUTES} routes", flush=True)
-        bench_scrape()
-        for lifetimes in (2, 50):
-            times = bench_multiprocess(lifetimes)
-            print(f"  prometheus-client multiprocess, {lifetimes} worker lifetimes: {ms(times)}")
-
-        print(f"\n[3] 30-day chart, {SERIES} series, {DAYS} days of minute data", flush=True)
-        bench_chart()
+        print(f"load average before: {os.getloadavg()[0]:.2f}")
+        if "1" in PARTS:
+            bench_overhead(env)
+        if "2" in PARTS:
+            print(f"\n[2] /metrics scrape with {ROUTES} routes", flush=True)
+            bench_scrape()
+            for lifetimes in (2, 50):
+                times = bench_multiprocess(lifetimes)
+                print(
+                    f"  prometheus-client multiprocess, {lifetimes} worker lifetimes: {ms(times)}"
+                )
+        if "3" in PARTS:
+            print(f"\n[3] 30-day chart, {SERIES} series, {DAYS} days of minute data", flush=True)
+            bench_chart()
+        print(f"\nload average after: {os.getloadavg()[0]:.2f}")
     finally:
         cleanup(handle)
     return 0

@@ -216,3 +216,18 @@ def test_reports_refuse_a_nonsense_window() -> None:
     for bad in (0, -5, 10**9):
         with pytest.raises(ValueError, match="hours must be"):
             get_performance_report(bad)
+
+
+def test_a_chart_reads_columns_per_key_from_the_rollups() -> None:
+    for minute in range(120):
+        _perf(DAY0 + timedelta(minutes=minute), 1.0 + minute, metric="route_requests", key="a/")
+        _perf(DAY0 + timedelta(minutes=minute), 2.0, metric="route_requests", key="b/")
+    roll_up_hours(DAY0, DAY0 + timedelta(hours=2))
+    from metrics.rollups import chart
+
+    data = chart("route_requests", ["a/", "b/", "c/"], DAY0, DAY0 + timedelta(days=30))
+    assert data["a/"]["t"] == [DAY0, DAY0 + timedelta(hours=1)]
+    assert data["a/"]["avg"] == [30.5, 90.5]
+    assert data["a/"]["max"] == [60.0, 120.0]
+    assert data["b/"]["min"] == [2.0, 2.0]
+    assert data["c/"] == {"t": [], "avg": [], "min": [], "max": []}
