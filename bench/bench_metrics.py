@@ -339,12 +339,11 @@ def load_minutes(end: datetime) -> int:
 
 
 def bench_chart() -> dict[str, list[float]]:
+    from django.db import connection
     from django.db.models import Avg, Max, Min
     from django.db.models.functions import TruncHour
 
     from metrics.models import PerformanceMetric
-    from django.db import connection
-
     from metrics.rollups import chart, roll_up_hours
 
     end = datetime.now(tz=UTC).replace(minute=0, second=0, microsecond=0)
