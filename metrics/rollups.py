@@ -295,12 +295,12 @@ def chart(
     }
     if resolution == "raw":
         for (_m, key, _h), points in series([(metric, k, host) for k in keys], start, end).items():
-            col = out[key]
+            columns = out[key]
             for p in points:
-                col["t"].append(p.at)
-                col["avg"].append(p.avg)
-                col["min"].append(p.min)
-                col["max"].append(p.max)
+                columns["t"].append(p.at)
+                columns["avg"].append(p.avg)
+                columns["min"].append(p.min)
+                columns["max"].append(p.max)
         return out
     rows = (
         MetricRollup.objects.filter(
@@ -314,7 +314,7 @@ def chart(
         .order_by("key", "bucket")
         .values_list("key", "bucket", "count", "sum", "min", "max")
     )
-    current = ""
+    current: str | None = None
     col: dict[str, list[Any]] = {}
     for key, bucket, count, total, lo, hi in rows:
         if key != current:
