@@ -30,6 +30,15 @@ SEP = "\t"
 # Keep at most this many minutes buffered while the store is unreachable.
 MAX_BUFFERED_MINUTES = 15
 HOSTNAME = socket.gethostname()
+# This process's id, kept current by a fork hook rather than asked for on every request.
+_PID = [os.getpid()]
+
+
+def _forked() -> None:
+    _PID[0] = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def request_field(route: str, method: str, status: str, suffix: str) -> str:
@@ -50,6 +59,9 @@ class Recorder:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._last_error_log = 0.0
+        # The current minute's dict, so most records skip the minute arithmetic.
+        self._current: defaultdict[str, float] = defaultdict(float)
+        self._minute_end = 0.0
         # Field names per (route, method, status), built once: no string building per request.
         self._names: dict[tuple[str, str, int], tuple[str, str, str, str, list[str]]] = {}
 
@@ -70,12 +82,15 @@ class Recorder:
 
     # --- recording (hot path) ----------------------------------------------------------------
     def _fields(self, now: float) -> defaultdict[str, float]:
-        if self._pid != os.getpid():
+        if self._pid != _PID[0]:
             self._after_fork()
+        if now < self._minute_end and now >= self._minute_end - 60:
+            return self._current
         minute = int(now // 60) * 60
         fields = self._minutes.get(minute)
         if fields is None:
             fields = self._minutes[minute] = defaultdict(float)
+        self._current, self._minute_end = fields, minute + 60
         return fields
 
     def record_request(
@@ -134,7 +149,7 @@ class Recorder:
 
     def record_slow(self, item: dict[str, Any]) -> None:
         with self._lock:
-            if self._pid != os.getpid():
+            if self._pid != _PID[0]:
                 self._after_fork()
             if len(self._slow) < 1000:
                 self._slow.append(item)
@@ -143,9 +158,10 @@ class Recorder:
     def _after_fork(self) -> None:
         # Inherited buffers belong to the parent, which flushes them itself.
         self._minutes = {}
+        self._minute_end = 0.0
         self._users = {}
         self._slow = []
-        self._pid = os.getpid()
+        self._pid = _PID[0]
         self._thread = None
         self._stop = threading.Event()
         interval = float(settings.OPS_METRICS_FLUSH_INTERVAL)
@@ -168,6 +184,7 @@ class Recorder:
         """Hand buffered deltas to the store. Returns False (and keeps them) on failure."""
         with self._lock:
             minutes, self._minutes = self._minutes, {}
+            self._minute_end = 0.0
             users, self._users = self._users, {}
             slow, self._slow = self._slow, []
         if not (minutes or users or slow):
@@ -205,6 +222,14 @@ class Recorder:
             for uid, seen in users.items():
                 self._users[uid] = max(seen, self._users.get(uid, 0.0))
             self._slow = (slow + self._slow)[:1000]
+
+    def discard(self) -> None:
+        """Drop everything buffered (tests: figures of earlier tests are not theirs)."""
+        with self._lock:
+            self._minutes = {}
+            self._minute_end = 0.0
+            self._users = {}
+            self._slow = []
 
     def pending(self) -> dict[int, dict[str, float]]:
         with self._lock:

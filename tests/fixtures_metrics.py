@@ -86,10 +86,7 @@ def metrics_urls() -> Iterator[None]:
 
 def discard_pending() -> None:
     """Drop what this process buffered so far (requests made by other tests)."""
-    with recorder._lock:
-        recorder._minutes.clear()
-        recorder._users.clear()
-        recorder._slow.clear()
+    recorder.discard()
 
 
 @pytest.fixture
