@@ -226,7 +226,7 @@ def test_a_chart_reads_columns_per_key_from_the_rollups() -> None:
     from metrics.rollups import chart
 
     data = chart("route_requests", ["a/", "b/", "c/"], DAY0, DAY0 + timedelta(days=30))
-    assert data["a/"]["t"] == [DAY0, DAY0 + timedelta(hours=1)]
+    assert data["a/"]["t"] == [DAY0.timestamp(), (DAY0 + timedelta(hours=1)).timestamp()]
     assert data["a/"]["avg"] == [30.5, 90.5]
     assert data["a/"]["max"] == [60.0, 120.0]
     assert data["b/"]["min"] == [2.0, 2.0]
