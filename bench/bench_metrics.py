@@ -384,6 +384,15 @@ def bench_chart() -> dict[str, list[float]]:
         )
         raw.append(time.perf_counter() - t)
     print(f"  ours (hourly rollups): {points} points; {ms(ours)}")
+    if connection.vendor == "postgresql":
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as captured:
+            chart("route_response_time_p95_ms", keys, start, end)
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE) " + captured.captured_queries[-1]["sql"])
+            plan = [row[0] for row in cursor.fetchall()]
+        print(f"    PostgreSQL's own {plan[-1].strip()}")
     print(f"    of which CPU time in this process: {ms(cpu)}")
     print(f"  on-the-fly GROUP BY over raw rows: {len(result)} points; {ms(raw)}")
     return {"ours": ours, "raw": raw}

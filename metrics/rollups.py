@@ -307,7 +307,7 @@ def chart(
     if connection.vendor == "postgresql":
         table = connection.ops.quote_name(MetricRollup._meta.db_table)
         # Only the (quoted) table name is interpolated; every value is a parameter.
-        columns = (
+        select = (
             "key, array_agg(extract(epoch FROM bucket)::float8 ORDER BY bucket),"
             " array_agg(sum / count ORDER BY bucket), array_agg(min ORDER BY bucket),"
             " array_agg(max ORDER BY bucket)"
@@ -316,7 +316,7 @@ def chart(
             "period = %s AND metric = %s AND host = %s AND key = ANY(%s)"
             " AND bucket >= %s AND bucket < %s"
         )
-        sql = f"SELECT {columns} FROM {table} WHERE {where} GROUP BY key"  # noqa: S608
+        sql = f"SELECT {select} FROM {table} WHERE {where} GROUP BY key"  # noqa: S608
         with connection.cursor() as cursor:
             cursor.execute(sql, [resolution, metric, host, list(keys), start, end])
             for key, ts, avg, lo, hi in cursor.fetchall():
