@@ -155,30 +155,53 @@ def start_gunicorn(variant: str, env: dict[str, str]) -> tuple[subprocess.Popen[
     return proc, port
 
 
-def measure(pool: Any, port: int, seconds: float) -> float:
+def _server_cpu(proc: subprocess.Popen[bytes]) -> float:
+    """CPU seconds (user + system) used so far by gunicorn's worker processes."""
+    import psutil
+
+    total = 0.0
+    for child in psutil.Process(proc.pid).children():
+        try:
+            times = child.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def measure(
+    pool: Any, server: tuple[subprocess.Popen[bytes], int], seconds: float
+) -> tuple[float, float]:
+    """(requests/s, server CPU seconds per request) over one run."""
+    proc, port = server
+    cpu = _server_cpu(proc)
     until = time.monotonic() + seconds
     start = time.monotonic()
     done = sum(pool.map(_client, [(port, until)] * CLIENTS))
-    return done / (time.monotonic() - start)
+    elapsed = time.monotonic() - start
+    return done / elapsed, (_server_cpu(proc) - cpu) / max(1, done)
 
 
-def bench_gunicorn(env: dict[str, str]) -> dict[str, float]:
+def bench_gunicorn(env: dict[str, str]) -> dict[str, tuple[float, float]]:
     variants = ["none", "ops", "django_prometheus"]
     servers = {v: start_gunicorn(v, env) for v in variants}
-    results: dict[str, list[float]] = {v: [] for v in variants}
+    rps: dict[str, list[float]] = {v: [] for v in variants}
+    cpu: dict[str, list[float]] = {v: [] for v in variants}
     try:
         with Pool(CLIENTS) as pool:
             for v in variants:  # warm-up: imports, first-request work
-                measure(pool, servers[v][1], 1.0)
+                measure(pool, servers[v], 1.0)
             for r in range(ROUNDS):
                 order = variants if r % 2 == 0 else variants[::-1]
                 for v in order:
-                    results[v].append(measure(pool, servers[v][1], SECONDS))
+                    throughput, per_request = measure(pool, servers[v], SECONDS)
+                    rps[v].append(throughput)
+                    cpu[v].append(per_request)
     finally:
         for proc, _ in servers.values():
             proc.terminate()
             proc.wait(timeout=30)
-    return {v: statistics.median(r) for v, r in results.items()}
+    return {v: (statistics.median(rps[v]), statistics.median(cpu[v])) for v in variants}
 
 
 def bench_in_process() -> dict[str, float]:
@@ -404,15 +427,20 @@ def bench_overhead(env: dict[str, str]) -> None:
         f"{ROUNDS} interleaved rounds of {SECONDS:g} s (median req/s)",
         flush=True,
     )
-    rps = bench_gunicorn(env)
-    base = rps["none"]
+    results = bench_gunicorn(env)
+    base, base_cpu = results["none"]
     for v, label in (
         ("none", "no metrics middleware"),
         ("ops", "ops metrics middleware"),
         ("django_prometheus", "django-prometheus middleware"),
     ):
-        loss = (1 - rps[v] / base) * 100
-        print(f"  {label:32s} {rps[v]:8.0f} req/s  ({loss:+.1f} % loss vs none)")
+        rps, cpu = results[v]
+        loss = (1 - rps / base) * 100
+        extra = (cpu / base_cpu - 1) * 100
+        print(
+            f"  {label:30s} {rps:7.0f} req/s ({loss:+5.1f} % loss);"
+            f" server CPU {cpu * 1e6:6.0f} us/request ({extra:+5.1f} %)"
+        )
     print("  in-process cost per request (WSGI handler, best of 7 x 2000):", flush=True)
     cost = bench_in_process()
     for v in ("none", "ops", "django_prometheus"):
