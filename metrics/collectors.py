@@ -365,11 +365,17 @@ def resource_observations(row: ResourceUsage) -> list[Observation]:
     return obs
 
 
-def collect_resource_usage(now: datetime | None = None) -> dict[str, Any]:
-    """Sample this host and store it for the current minute; evaluate host thresholds."""
+def collect_resource_usage(
+    now: datetime | None = None, *, skip_if_sampled: bool = False
+) -> dict[str, Any]:
+    """Sample this host and store it for the current minute; evaluate host thresholds.
+    With skip_if_sampled, a host already sampled this minute (another worker on the same
+    machine) is left alone: a second CPU reading milliseconds later would only be noise."""
     now = now or timezone.now()
     host = socket.gethostname()
     at = _minute_dt(current_minute(now.timestamp()))
+    if skip_if_sampled and ResourceUsage.objects.filter(host=host, recorded_at=at).exists():
+        return {"host": host, "recorded_at": at.isoformat(), "skipped": True}
     previous = (
         ResourceUsage.objects.filter(host=host, recorded_at__lt=at).order_by("-recorded_at").first()
     )

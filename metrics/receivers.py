@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from celery.signals import before_task_publish, task_postrun, task_prerun, worker_process_shutdown
+from celery.worker.control import control_command
 
 from metrics.recorder import recorder
 
@@ -75,3 +76,19 @@ def task_finished(
 @worker_process_shutdown.connect(dispatch_uid="metrics-flush-on-worker-exit")
 def flush_on_exit(**kwargs: Any) -> None:
     recorder.flush()
+
+
+@control_command(name="ops_collect_resource_usage")
+def collect_resource_usage_here(state: Any, **kwargs: Any) -> dict[str, Any]:
+    """Broadcast by the resource beat job, so every worker's host reports itself (several
+    servers appear, each under its own hostname). Runs in the worker's main process."""
+    from django.db import close_old_connections
+
+    from metrics.collectors import collect_resource_usage
+
+    close_old_connections()
+    try:
+        result = collect_resource_usage(skip_if_sampled=True)
+    finally:
+        close_old_connections()
+    return {"ok": result}

@@ -16,7 +16,10 @@ def collect_performance_metrics() -> dict[str, Any]:
 
 @shared_task(name="metrics.tasks.collect_resource_usage", ignore_result=True)
 def collect_resource_usage() -> dict[str, Any]:
-    return services.collect_resource_usage()
+    """Sample this worker's host, then ask every other worker to sample its own."""
+    result = services.collect_resource_usage()
+    result["broadcast"] = services.ask_every_worker_host()
+    return result
 
 
 @shared_task(name="metrics.tasks.roll_up_metrics", ignore_result=True)

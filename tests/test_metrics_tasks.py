@@ -75,3 +75,35 @@ def test_task_runtime_and_wait_are_measured_by_a_real_worker(
         keys = list(client.scan_iter(match=f"{worker_env}:*"))
         if keys:
             client.delete(*keys)
+
+
+def test_every_worker_samples_its_own_host_when_asked(
+    worker_env: str, live_worker: dict[str, Any]
+) -> None:
+    import socket
+
+    from celery.app.control import Control
+    from kombu import pools
+
+    from metrics.models import ResourceUsage
+    from opsconsole.celery import app
+
+    # kombu keeps one pool per broker URL process-wide; an earlier live_worker's teardown
+    # closed the one for this Redis URL, so start from fresh pools and a fresh Control.
+    pools.reset()
+    control = Control(app)
+    replies = control.broadcast(
+        "ops_collect_resource_usage",
+        reply=True,
+        timeout=10,
+        destination=[live_worker["hostname"]],
+    )
+    assert replies, live_worker["log"].read_text()[-2000:]
+    answer = replies[0][live_worker["hostname"]]["ok"]
+    assert answer["host"] == socket.gethostname()
+    assert ResourceUsage.objects.filter(host=socket.gethostname()).count() == 1
+    # Asked again within the minute, the host is not sampled twice.
+    again = control.broadcast(
+        "ops_collect_resource_usage", reply=True, timeout=10, destination=[live_worker["hostname"]]
+    )
+    assert again[0][live_worker["hostname"]]["ok"]["skipped"] is True
