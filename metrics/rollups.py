@@ -307,16 +307,15 @@ def chart(
     if connection.vendor == "postgresql":
         table = connection.ops.quote_name(MetricRollup._meta.db_table)
         # Only the (quoted) table name is interpolated; every value is a parameter.
-        select = (
-            "key, array_agg(extract(epoch FROM bucket)::float8 ORDER BY bucket),"
-            " array_agg(sum / count ORDER BY bucket), array_agg(min ORDER BY bucket),"
-            " array_agg(max ORDER BY bucket)"
+        # The inner query walks the unique (period, metric, key, host, bucket) index in
+        # order, so array_agg needs no sort of its own.
+        inner = (
+            f"SELECT key, bucket, sum / count AS avg, min, max FROM {table}"  # noqa: S608
+            " WHERE period = %s AND metric = %s AND host = %s AND key = ANY(%s)"
+            " AND bucket >= %s AND bucket < %s ORDER BY key, host, bucket"
         )
-        where = (
-            "period = %s AND metric = %s AND host = %s AND key = ANY(%s)"
-            " AND bucket >= %s AND bucket < %s"
-        )
-        sql = f"SELECT {select} FROM {table} WHERE {where} GROUP BY key"  # noqa: S608
+        arrays = "array_agg(extract(epoch FROM bucket)::float8), array_agg(avg), array_agg(min)"
+        sql = f"SELECT key, {arrays}, array_agg(max) FROM ({inner}) AS o GROUP BY key"  # noqa: S608
         with connection.cursor() as cursor:
             cursor.execute(sql, [resolution, metric, host, list(keys), start, end])
             for key, ts, avg, lo, hi in cursor.fetchall():

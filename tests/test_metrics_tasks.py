@@ -106,4 +106,5 @@ def test_every_worker_samples_its_own_host_when_asked(
     again = control.broadcast(
         "ops_collect_resource_usage", reply=True, timeout=10, destination=[live_worker["hostname"]]
     )
+    assert again
     assert again[0][live_worker["hostname"]]["ok"]["skipped"] is True
