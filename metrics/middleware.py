@@ -71,9 +71,9 @@ def route_of(request: HttpRequest) -> str:
     return match.route or match.view_name or UNMATCHED
 
 
-def _user_id(request: HttpRequest) -> int | None:
+def _user_id(request: HttpRequest, cookie: str) -> int | None:
     # Only requests that carry a session can be authenticated; others cost nothing here.
-    if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+    if cookie not in request.COOKIES:
         return None
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
@@ -93,6 +93,7 @@ class RequestMetricsMiddleware:
             install_query_timer(connection=conn)
         self.slow_request = float(settings.OPS_METRICS_SLOW_REQUEST_MS) / 1000.0
         self.slow_query = float(settings.OPS_METRICS_SLOW_QUERY_MS) / 1000.0
+        self.session_cookie = settings.SESSION_COOKIE_NAME
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         timer = _QueryTimer(self.slow_query)
@@ -117,14 +118,14 @@ class RequestMetricsMiddleware:
         route = route_of(request)
         method = request.method or "GET"
         recorder.record_request(
-            route=route,
-            method=method,
-            status=status,
-            duration=duration,
-            query_count=timer.count,
-            query_time=timer.total,
-            query_durations=timer.durations,
-            user_id=_user_id(request),
+            route,
+            method,
+            status,
+            duration,
+            timer.count,
+            timer.total,
+            timer.durations,
+            _user_id(request, self.session_cookie),
         )
         if duration >= self.slow_request or timer.slow:
             self._record_slow(request, route, method, status, duration, timer)

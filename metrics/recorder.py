@@ -95,7 +95,6 @@ class Recorder:
 
     def record_request(
         self,
-        *,
         route: str,
         method: str,
         status: int,
