@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils.functional import empty
 
 from metrics.recorder import HOSTNAME, recorder
 
@@ -72,13 +73,17 @@ def route_of(request: HttpRequest) -> str:
 
 
 def _user_id(request: HttpRequest, cookie: str) -> int | None:
-    # Only requests that carry a session can be authenticated; others cost nothing here.
+    """The signed-in user's id, if the request already loaded its user. Never loads it:
+    counting active users must not add queries to a view that did not need the user."""
     if cookie not in request.COOKIES:
         return None
-    user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
+    user = request.__dict__.get("user")
+    wrapped = getattr(user, "_wrapped", None)
+    if wrapped is None or wrapped is empty:
         return None
-    return int(user.pk)
+    if not wrapped.is_authenticated:
+        return None
+    return int(wrapped.pk)
 
 
 class RequestMetricsMiddleware:

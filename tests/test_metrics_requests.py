@@ -102,3 +102,12 @@ def test_health_probes_are_answered_before_the_metrics_middleware() -> None:
     Client().get("/health/live")
     assert recorder.flush()
     assert not any(name.startswith(f"req{SEP}health") for name in get_store().totals())
+
+
+def test_the_middleware_adds_no_query_to_a_signed_in_request(
+    admin: Any, django_assert_num_queries: Any
+) -> None:
+    client = Client()
+    client.force_login(admin)
+    with django_assert_num_queries(3):  # the view's own three; the user is never loaded for us
+        assert client.get("/items/1/").status_code == 200
