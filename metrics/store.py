@@ -34,6 +34,7 @@ class Store(Protocol):
     def active_users(self, since: float) -> int: ...
     def push_slow(self, items: Iterable[dict[str, Any]]) -> None: ...
     def pop_slow(self, limit: int) -> list[dict[str, Any]]: ...
+    def forget_minutes_before(self, minute: int) -> None: ...
 
 
 _SLOT = re.compile(r"^(.*\t[rw]?b)(\d+)$")
@@ -129,6 +130,9 @@ class RedisStore:
             pipe.ltrim(key, -10_000, -1)
             pipe.execute()
 
+    def forget_minutes_before(self, minute: int) -> None:
+        pass  # minute hashes expire by themselves (MINUTE_TTL_SECONDS)
+
     def pop_slow(self, limit: int) -> list[dict[str, Any]]:
         # LPOP with a count is atomic, so two collectors never store the same item twice.
         raw = self.client.lpop(self._key("slow"), limit) or []
@@ -196,6 +200,12 @@ class DatabaseStore:
 
     def pop_slow(self, limit: int) -> list[dict[str, Any]]:
         return []  # stored directly by push_slow
+
+    def forget_minutes_before(self, minute: int) -> None:
+        """Minute rows already summarized (the totals, minute 0, stay)."""
+        from metrics.models import CounterValue
+
+        CounterValue.objects.filter(minute__gt=0, minute__lt=minute).delete()
 
 
 def _from_epoch(value: float) -> Any:

@@ -160,3 +160,16 @@ def test_it_reads_queue_depth_from_the_filesystem_broker(tmp_path: Any, settings
             q.put({"n": i})
         q.close()
     assert queue_depths() == {"jobs": 4, "other": 0}
+
+
+def test_the_database_store_adds_up_and_forgets_summarized_minutes() -> None:
+    from metrics.models import CounterValue
+    from metrics.store import DatabaseStore
+
+    store = DatabaseStore()
+    store.add({600: {"a": 1.0}, 660: {"a": 2.0}})
+    store.add({660: {"a": 0.5, "b": 1.0}})
+    assert store.totals() == {"a": 3.5, "b": 1.0}
+    assert store.minute(660) == {"a": 2.5, "b": 1.0}
+    store.forget_minutes_before(660)
+    assert set(CounterValue.objects.values_list("minute", flat=True)) == {0, 660}
