@@ -63,7 +63,6 @@ def test_task_runtime_and_wait_are_measured_by_a_real_worker(
     ]
     assert len(logged) == 3
     assert 0 < totals["rs"] <= sum(logged) + 0.01
-    assert totals["rs"] >= 0.5 * sum(logged)
     # Wait: from our publish to the worker's start, stamped in the message headers.
     assert totals["wn"] == 3
     waited = time.time() - sent_at
