@@ -76,6 +76,8 @@ def test_task_runtime_and_wait_are_measured_by_a_real_worker(
             client.delete(*keys)
 
 
+# On Redis only: the filesystem broker's broadcasts write into ./control of the checkout.
+@pytest.mark.redis
 def test_every_worker_samples_its_own_host_when_asked(
     worker_env: str, live_worker: dict[str, Any]
 ) -> None:
