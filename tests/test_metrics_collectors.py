@@ -150,7 +150,11 @@ def test_it_reads_queue_depth_from_the_filesystem_broker(tmp_path: Any, settings
 
     folder = tmp_path / "queue"
     folder.mkdir()
-    options = {"data_folder_in": str(folder), "data_folder_out": str(folder)}
+    options = {
+        "data_folder_in": str(folder),
+        "data_folder_out": str(folder),
+        "control_folder": str(tmp_path / "control"),  # not ./control of the checkout
+    }
     settings.CELERY_BROKER_URL = "filesystem://"
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = options
     settings.OPS_METRICS_QUEUES = ["jobs", "other"]
