@@ -1,3 +1,8 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from metrics import console, views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("metrics", views.metrics_view, name="metrics"),
+    path("console/metrics/", console.metrics_console, name="metrics-console"),
+]

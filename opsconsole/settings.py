@@ -91,7 +91,10 @@ MIDDLEWARE = [
     # First, so load-balancer probes are answered before ALLOWED_HOSTS, sessions or the database.
     "health.middleware.HealthProbeMiddleware",
     "opsconsole.middleware.RequestContextMiddleware",
+    # Maintenance answers 503 before metrics: its responses and its state lookup are not
+    # application traffic.
     "maintenance.middleware.MaintenanceModeMiddleware",
+    "metrics.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -313,7 +316,36 @@ CELERY_BEAT_SCHEDULE.update(
 OPS_HTTP_ALLOW_NETWORKS = env_list("OPS_HTTP_ALLOW_NETWORKS")
 
 # --- metrics --------------------------------------------------------------------------------
-# (the metrics app's settings go here)
+OPS_METRICS_TOKEN = env_str("OPS_METRICS_TOKEN")
+OPS_METRICS_KEY_PREFIX = env_str("OPS_METRICS_KEY_PREFIX", "ops:metrics")
+# Seconds between flushes of each process's counters; 0 = only explicit flushes (tests).
+OPS_METRICS_FLUSH_INTERVAL = env_float(
+    "OPS_METRICS_FLUSH_INTERVAL", 0.0 if OPS_ENVIRONMENT == "test" else 5.0, minimum=0
+)
+OPS_METRICS_SLOW_REQUEST_MS = env_float("OPS_METRICS_SLOW_REQUEST_MS", 1000.0, minimum=0)
+OPS_METRICS_SLOW_QUERY_MS = env_float("OPS_METRICS_SLOW_QUERY_MS", 100.0, minimum=0)
+OPS_METRICS_DISK_PATHS = env_list("OPS_METRICS_DISK_PATHS", ["/"])
+OPS_METRICS_QUEUES = env_list("OPS_METRICS_QUEUES", [CELERY_TASK_DEFAULT_QUEUE])
+OPS_METRICS_RAW_DAYS = env_int("OPS_METRICS_RAW_DAYS", 7, minimum=1)
+OPS_METRICS_HOURLY_DAYS = env_int("OPS_METRICS_HOURLY_DAYS", 90, minimum=1)
+OPS_METRICS_DAILY_DAYS = env_int("OPS_METRICS_DAILY_DAYS", 730, minimum=1)
+OPS_METRICS_ACTIVE_USER_WINDOW = env_duration("OPS_METRICS_ACTIVE_USER_WINDOW", "5m")
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "metrics-collect-performance": {
+            "task": "metrics.tasks.collect_performance_metrics",
+            "schedule": env_duration("OPS_METRICS_COLLECT_INTERVAL", "60s").total_seconds(),
+        },
+        "metrics-collect-resources": {
+            "task": "metrics.tasks.collect_resource_usage",
+            "schedule": env_duration("OPS_METRICS_COLLECT_INTERVAL", "60s").total_seconds(),
+        },
+        "metrics-roll-up": {
+            "task": "metrics.tasks.roll_up_metrics",
+            "schedule": env_duration("OPS_METRICS_ROLLUP_INTERVAL", "10m").total_seconds(),
+        },
+    }
+)
 
 # --- alerts ---------------------------------------------------------------------------------
 # Alertmanager's defaults: wait 30 s to group, repeat an unchanged firing alert every 4 h.

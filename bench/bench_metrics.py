@@ -1,0 +1,513 @@
+"""Metrics benchmark, everything in one run, peers side by side (figures: docs/PERFORMANCE.md).
+
+1. Request middleware overhead under gunicorn on a trivial view: no metrics middleware vs ours
+   vs django-prometheus's Before/After middleware (its documented set-up), interleaved rounds.
+   Also the in-process cost per request (WSGI handler called directly), which is less noisy.
+2. A /metrics scrape with 200 routes (ours, from the shared counters) vs prometheus-client's
+   multiprocess mode reading per-pid files after 2 and after 50 worker lifetimes.
+3. A 30-day chart of 20 series with 30 days of minute rows: ours (hourly rollups) vs
+   aggregating the raw minute rows on the fly.
+
+Uses a throw-away database (a new PostgreSQL database when DATABASE_URL points at PostgreSQL,
+else a temporary SQLite file) and, when REDIS_URL is set, Redis keys under a prefix of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from multiprocessing import Pool
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+ROUTES = 200
+SERIES = 20
+DAYS = 30
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
+CLIENTS = 2
+PARTS = set(os.environ.get("BENCH_PARTS", "1,2,3").split(","))
+
+
+# --- set-up ---------------------------------------------------------------------------------
+def prepare_environment() -> tuple[dict[str, str], Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-metrics-"))
+    env = {
+        "OPS_ENVIRONMENT": "development",
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-" + uuid.uuid4().hex * 2,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "OPS_VAR_DIR": str(tmp),
+        "LOG_LEVEL": "WARNING",
+        "OPS_METRICS_KEY_PREFIX": f"bench:metrics:{uuid.uuid4().hex[:8]}",
+        "DJANGO_SETTINGS_MODULE": "bench_metrics_settings",
+        "PYTHONPATH": f"{ROOT}:{BENCH}",
+    }
+    url = os.environ.get("DATABASE_URL", "")
+    drop = None
+    if url.startswith(("postgres://", "postgresql://")):
+        import psycopg
+
+        name = f"ops_bench_metrics_{os.getpid()}"
+        base, _, _ = url.rpartition("/")
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        env["DATABASE_URL"] = f"{base}/{name}"
+
+        def drop() -> None:
+            from django.db import connections
+
+            connections.close_all()
+            with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
+    os.environ.update(env)
+    sys.path[:0] = [str(ROOT), str(BENCH)]
+    return env, (tmp, drop)
+
+
+def cleanup(handle: Any) -> None:
+    tmp, drop = handle
+    from django.conf import settings
+
+    if settings.REDIS_URL:
+        from metrics.store import redis_client
+
+        client = redis_client(settings.REDIS_URL)
+        keys = list(client.scan_iter(match=f"{settings.OPS_METRICS_KEY_PREFIX}:*"))
+        if keys:
+            client.delete(*keys)
+    if drop:
+        drop()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def ms(values: list[float]) -> str:
+    values = sorted(values)
+    p95 = values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
+    return f"median {statistics.median(values) * 1000:7.2f} ms, p95 {p95 * 1000:7.2f} ms"
+
+
+# --- 1. middleware overhead ------------------------------------------------------------------
+REQUEST = b"GET /trivial/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+def _read_response(sock: socket.socket, buffer: bytes) -> bytes:
+    """Read one keep-alive response (headers + Content-Length body); return what is left."""
+    while b"\r\n\r\n" not in buffer:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise RuntimeError("connection closed")
+        buffer += chunk
+    head, _, rest = buffer.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(head[:200])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(rest) < length:
+        rest += sock.recv(65536)
+    return rest[length:]
+
+
+def _client(args: tuple[int, float]) -> int:
+    """One persistent connection, requests back to back until `until` (a real client's
+    keep-alive: the load generator costs little next to the server)."""
+    port, until = args
+    done = 0
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buffer = b""
+        while time.monotonic() < until:
+            s.sendall(REQUEST)
+            buffer = _read_response(s, buffer)
+            done += 1
+    return done
+
+
+def start_gunicorn(variant: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "opsconsole.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            # gthread (as `manage.py serve` runs it) keeps connections alive.
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "2",
+            "--keep-alive",
+            "30",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env, "BENCH_MIDDLEWARE": variant},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            _client((port, time.monotonic() + 0.05))
+            break
+        except (OSError, RuntimeError):
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"gunicorn ({variant}) did not start")
+        time.sleep(0.2)
+    return proc, port
+
+
+def _server_cpu(proc: subprocess.Popen[bytes]) -> float:
+    """CPU seconds (user + system) used so far by gunicorn's worker processes."""
+    import psutil
+
+    total = 0.0
+    for child in psutil.Process(proc.pid).children():
+        try:
+            times = child.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def measure(
+    pool: Any, server: tuple[subprocess.Popen[bytes], int], seconds: float
+) -> tuple[float, float]:
+    """(requests/s, server CPU seconds per request) over one run."""
+    proc, port = server
+    cpu = _server_cpu(proc)
+    until = time.monotonic() + seconds
+    start = time.monotonic()
+    done = sum(pool.map(_client, [(port, until)] * CLIENTS))
+    elapsed = time.monotonic() - start
+    return done / elapsed, (_server_cpu(proc) - cpu) / max(1, done)
+
+
+def bench_gunicorn(env: dict[str, str]) -> dict[str, tuple[float, float]]:
+    variants = ["none", "ops", "django_prometheus"]
+    servers = {v: start_gunicorn(v, env) for v in variants}
+    rps: dict[str, list[float]] = {v: [] for v in variants}
+    cpu: dict[str, list[float]] = {v: [] for v in variants}
+    try:
+        with Pool(CLIENTS) as pool:
+            for v in variants:  # warm-up: imports, first-request work
+                measure(pool, servers[v], 1.0)
+            for r in range(ROUNDS):
+                order = variants if r % 2 == 0 else variants[::-1]
+                for v in order:
+                    throughput, per_request = measure(pool, servers[v], SECONDS)
+                    rps[v].append(throughput)
+                    cpu[v].append(per_request)
+    finally:
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(timeout=30)
+    return {v: (statistics.median(rps[v]), statistics.median(cpu[v])) for v in variants}
+
+
+def bench_in_process() -> dict[str, float]:
+    """Seconds per request through the full WSGI handler, for each middleware set-up, in
+    subprocesses (settings are per process)."""
+    code = (
+        "import django,time,io,sys;django.setup();"
+        "from django.core.handlers.wsgi import WSGIHandler;h=WSGIHandler();"
+        "env={'REQUEST_METHOD':'GET','PATH_INFO':'/trivial/','SERVER_NAME':'127.0.0.1',"
+        "'SERVER_PORT':'80','wsgi.input':io.BytesIO(),'wsgi.url_scheme':'http','HTTP_HOST':'127.0.0.1'};"
+        "sr=lambda s,h,e=None:None\n"
+        "for _ in range(500): h(dict(env),sr)\n"
+        "best=[]\n"
+        "for _ in range(7):\n"
+        " t=time.perf_counter()\n"
+        " for _ in range(2000): h(dict(env),sr)\n"
+        " best.append((time.perf_counter()-t)/2000)\n"
+        "print(min(best))"
+    )
+    out: dict[str, float] = {}
+    for _ in range(3):  # alternated, and the minimum kept: other load only ever adds time
+        for v in ("none", "ops", "django_prometheus"):
+            res = subprocess.run(
+                [sys.executable, "-c", code],
+                cwd=ROOT,
+                env={**os.environ, "BENCH_MIDDLEWARE": v},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            best = float(res.stdout.strip().splitlines()[-1])
+            out[v] = min(out.get(v, best), best)
+    return out
+
+
+# --- 2. /metrics scrape ----------------------------------------------------------------------
+def bench_scrape() -> dict[str, list[float]]:
+    from metrics.exposition import render
+    from metrics.recorder import recorder
+
+    now = time.time()
+    for i in range(ROUTES):
+        route = f"api/v1/resource{i}/<int:pk>/"
+        # Three label sets per route: GET 2xx, POST 2xx and GET 4xx.
+        for status, method, duration in (
+            (200, "GET", 0.004 + i / 10000),
+            (201, "POST", 0.02),
+            (404, "GET", 0.002),
+        ):
+            recorder.record_request(
+                route=route,
+                method=method,
+                status=status,
+                duration=duration,
+                query_count=3,
+                query_time=0.002,
+                query_durations=[0.001, 0.0005, 0.0005],
+                now=now,
+            )
+    assert recorder.flush()
+    body = render()
+    lines = sum(1 for line in body.splitlines() if not line.startswith(b"#"))
+    times = []
+    for _ in range(30):
+        t = time.perf_counter()
+        render()
+        times.append(time.perf_counter() - t)
+    print(f"  ours: {lines} samples, {len(body) / 1024:.0f} KiB; {ms(times)}")
+    return {"ours": times}
+
+
+# The same label sets and bucket count as ours, as django-prometheus would record them.
+MULTIPROC_WRITER = """
+import os, sys
+from prometheus_client import Counter, Histogram
+B = (.005, .01, .025, .05, .1, .2, .3, .5, 1, 2.5, 5, 10)
+h = Histogram("django_http_requests_latency_seconds", "x", ["view", "method", "status"],
+              buckets=B)
+c = Counter("django_http_responses_total_by_status_view_method", "x", ["status", "view", "method"])
+for i in range(int(sys.argv[1])):
+    for method, status in (("GET", "200"), ("POST", "201"), ("GET", "404")):
+        h.labels(f"api-resource{i}", method, status).observe(0.01)
+        c.labels(status, f"api-resource{i}", method).inc()
+"""
+
+MULTIPROC_READER = """
+import time, statistics
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+times = []
+for _ in range(10):
+    t = time.perf_counter()
+    r = CollectorRegistry(); MultiProcessCollector(r); generate_latest(r)
+    times.append(time.perf_counter() - t)
+print(" ".join(str(x) for x in times))
+"""
+
+
+def bench_multiprocess(lifetimes: int) -> list[float]:
+    folder = Path(tempfile.mkdtemp(prefix="bench-prom-mp-"))
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    try:
+        for _ in range(lifetimes):  # each process leaves its own per-pid files behind
+            subprocess.run(
+                [sys.executable, "-c", MULTIPROC_WRITER, str(ROUTES)], env=env, check=True
+            )
+        out = subprocess.run(
+            [sys.executable, "-c", MULTIPROC_READER],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return [float(x) for x in out.stdout.split()]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# --- 3. 30-day chart -------------------------------------------------------------------------
+def load_minutes(end: datetime) -> int:
+    from django.db import connection
+
+    from metrics.models import PerformanceMetric
+
+    start = end - timedelta(days=DAYS)
+    keys = [f"api/v1/resource{i}/<int:pk>/" for i in range(SERIES)]
+    minutes = DAYS * 24 * 60
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            raw = cursor.connection
+            with raw.cursor().copy(
+                "COPY metrics_performancemetric (recorded_at, metric, key, host, value, samples)"
+                " FROM STDIN"
+            ) as copy:
+                for m in range(minutes):
+                    at = start + timedelta(minutes=m)
+                    for s, key in enumerate(keys):
+                        copy.write_row(
+                            (at, "route_response_time_p95_ms", key, "", 20 + (m * 7 + s) % 90, 10)
+                        )
+        return minutes * SERIES
+    batch: list[PerformanceMetric] = []
+    for m in range(minutes):
+        at = start + timedelta(minutes=m)
+        for s, key in enumerate(keys):
+            batch.append(
+                PerformanceMetric(
+                    recorded_at=at,
+                    metric="route_response_time_p95_ms",
+                    key=key,
+                    value=20 + (m * 7 + s) % 90,
+                    samples=10,
+                )
+            )
+        if len(batch) >= 10000:
+            PerformanceMetric.objects.bulk_create(batch)
+            batch = []
+    PerformanceMetric.objects.bulk_create(batch)
+    return minutes * SERIES
+
+
+def bench_chart() -> dict[str, list[float]]:
+    from django.db import connection
+    from django.db.models import Avg, Max, Min
+    from django.db.models.functions import TruncHour
+
+    from metrics.models import PerformanceMetric
+    from metrics.rollups import chart, roll_up_hours
+
+    end = datetime.now(tz=UTC).replace(minute=0, second=0, microsecond=0)
+    t = time.perf_counter()
+    rows = load_minutes(end)
+    print(f"  loaded {rows:,} minute rows in {time.perf_counter() - t:.1f} s", flush=True)
+    t = time.perf_counter()
+    roll_up_hours(end - timedelta(days=DAYS), end)
+    print(f"  hourly rollup of 30 days took {time.perf_counter() - t:.1f} s", flush=True)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:  # as autovacuum would after such a load
+            cursor.execute("ANALYZE metrics_performancemetric; ANALYZE metrics_metricrollup")
+    wanted = [
+        ("route_response_time_p95_ms", f"api/v1/resource{i}/<int:pk>/", "") for i in range(SERIES)
+    ]
+    start = end - timedelta(days=DAYS)
+    ours, raw, cpu = [], [], []
+    keys = [w[1] for w in wanted]
+    for _ in range(15):
+        t, c = time.perf_counter(), time.process_time()
+        data = chart("route_response_time_p95_ms", keys, start, end)
+        ours.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    points = sum(len(v["t"]) for v in data.values())
+    for _ in range(3):
+        t = time.perf_counter()
+        result = list(
+            PerformanceMetric.objects.filter(
+                metric="route_response_time_p95_ms",
+                key__in=[w[1] for w in wanted],
+                recorded_at__gte=start,
+                recorded_at__lt=end,
+            )
+            .annotate(bucket=TruncHour("recorded_at", tzinfo=UTC))
+            .values("key", "bucket")
+            .annotate(avg=Avg("value"), lo=Min("value"), hi=Max("value"))
+            .order_by("key", "bucket")
+        )
+        raw.append(time.perf_counter() - t)
+    print(f"  ours (hourly rollups): {points} points; {ms(ours)}")
+    if connection.vendor == "postgresql":
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as captured:
+            chart("route_response_time_p95_ms", keys, start, end)
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE) " + captured.captured_queries[-1]["sql"])
+            plan = [row[0] for row in cursor.fetchall()]
+        print(f"    PostgreSQL's own {plan[-1].strip()}")
+    print(f"    of which CPU time in this process: {ms(cpu)}")
+    print(f"  on-the-fly GROUP BY over raw rows: {len(result)} points; {ms(raw)}")
+    return {"ours": ours, "raw": raw}
+
+
+def bench_overhead(env: dict[str, str]) -> None:
+    print(
+        f"\n[1] middleware overhead, trivial view, gunicorn 2 gthread workers, {CLIENTS}"
+        f" keep-alive clients, {ROUNDS} interleaved rounds of {SECONDS:g} s (median req/s)",
+        flush=True,
+    )
+    results = bench_gunicorn(env)
+    base, base_cpu = results["none"]
+    for v, label in (
+        ("none", "no metrics middleware"),
+        ("ops", "ops metrics middleware"),
+        ("django_prometheus", "django-prometheus middleware"),
+    ):
+        rps, cpu = results[v]
+        loss = (1 - rps / base) * 100
+        extra = (cpu / base_cpu - 1) * 100
+        print(
+            f"  {label:30s} {rps:7.0f} req/s ({loss:+5.1f} % loss);"
+            f" server CPU {cpu * 1e6:6.0f} us/request ({extra:+5.1f} %)"
+        )
+    print("  in-process cost per request (WSGI handler, best of 3 x 7 x 2000):", flush=True)
+    cost = bench_in_process()
+    for v in ("none", "ops", "django_prometheus"):
+        extra = (cost[v] - cost["none"]) * 1e6
+        print(f"  {v:32s} {cost[v] * 1e6:8.1f} us/request  (+{extra:.1f} us)")
+    ratio = (cost["django_prometheus"] - cost["none"]) / max(1e-9, cost["ops"] - cost["none"])
+    print(f"  django-prometheus adds {ratio:.1f}x the per-request cost ours adds")
+
+
+def main() -> int:
+    env, handle = prepare_environment()
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+
+    try:
+        call_command("migrate", verbosity=0)
+        store = "Redis" if settings.REDIS_URL else "database (no REDIS_URL)"
+        print(f"database: {connection.vendor}; counter store: {store}; {os.cpu_count()} CPUs")
+        print(f"load average before: {os.getloadavg()[0]:.2f}")
+        if "1" in PARTS:
+            bench_overhead(env)
+        if "2" in PARTS:
+            print(f"\n[2] /metrics scrape with {ROUTES} routes", flush=True)
+            bench_scrape()
+            for lifetimes in (2, 50):
+                times = bench_multiprocess(lifetimes)
+                print(
+                    f"  prometheus-client multiprocess, {lifetimes} worker lifetimes: {ms(times)}"
+                )
+        if "3" in PARTS:
+            print(f"\n[3] 30-day chart, {SERIES} series, {DAYS} days of minute data", flush=True)
+            bench_chart()
+        print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+    finally:
+        cleanup(handle)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

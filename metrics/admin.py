@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from metrics.models import (
+    PerformanceMetric,
+    ResourceUsage,
+    SlowQuery,
+    SlowRequest,
+    Threshold,
+    ThresholdState,
+)
+
+
+@admin.register(Threshold)
+class ThresholdAdmin(admin.ModelAdmin):
+    """Changes here are audited: admin LogEntry rows are mirrored into the SystemLog."""
+
+    list_display = (
+        "metric",
+        "host",
+        "comparison",
+        "warning",
+        "critical",
+        "recovery",
+        "sustained_minutes",
+        "enabled",
+    )
+    list_filter = ("enabled", "metric")
+    list_editable = ("enabled",)
+    search_fields = ("metric", "host")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Measured data: viewable, never edited by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ThresholdState)
+class ThresholdStateAdmin(ReadOnlyAdmin):
+    list_display = ("metric", "host", "level", "since", "last_value", "evaluated_at")
+    list_filter = ("level",)
+
+
+@admin.register(PerformanceMetric)
+class PerformanceMetricAdmin(ReadOnlyAdmin):
+    list_display = ("recorded_at", "metric", "key", "value", "samples")
+    list_filter = ("metric",)
+    search_fields = ("key",)
+    date_hierarchy = "recorded_at"
+
+
+@admin.register(ResourceUsage)
+class ResourceUsageAdmin(ReadOnlyAdmin):
+    list_display = (
+        "recorded_at",
+        "host",
+        "cpu_percent",
+        "memory_percent",
+        "load_1",
+        "net_bytes_in_per_s",
+        "net_bytes_out_per_s",
+    )
+    list_filter = ("host",)
+    date_hierarchy = "recorded_at"
+
+
+@admin.register(SlowRequest)
+class SlowRequestAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "method", "route", "status", "duration_ms", "query_count")
+    search_fields = ("route", "request_id")
+    date_hierarchy = "created_at"
+
+
+@admin.register(SlowQuery)
+class SlowQueryAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "duration_ms", "route", "sql")
+    search_fields = ("sql", "route", "request_id")
+    date_hierarchy = "created_at"

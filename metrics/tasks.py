@@ -1,0 +1,27 @@
+"""Beat jobs: thin wrappers around metrics.services (idempotent, safe with two workers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from metrics import services
+
+
+@shared_task(name="metrics.tasks.collect_performance_metrics", ignore_result=True)
+def collect_performance_metrics() -> dict[str, Any]:
+    return services.collect_performance_metrics()
+
+
+@shared_task(name="metrics.tasks.collect_resource_usage", ignore_result=True)
+def collect_resource_usage() -> dict[str, Any]:
+    """Sample this worker's host, then ask every other worker to sample its own."""
+    result = services.collect_resource_usage()
+    result["broadcast"] = services.ask_every_worker_host()
+    return result
+
+
+@shared_task(name="metrics.tasks.roll_up_metrics", ignore_result=True)
+def roll_up_metrics() -> dict[str, int]:
+    return services.roll_up()

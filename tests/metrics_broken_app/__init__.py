@@ -1,0 +1,1 @@
+"""A stand-in installed app whose collector raises, for the /metrics isolation test."""

@@ -1,0 +1,100 @@
+"""The metrics console page: charts of measured series, for staff with the view permission."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from metrics.collectors import collect_resource_usage
+from metrics.models import PerformanceMetric
+
+pytestmark = pytest.mark.django_db
+
+
+def _measured() -> None:
+    now = timezone.now().replace(second=0, microsecond=0)
+    for minute in range(30):
+        PerformanceMetric.objects.create(
+            recorded_at=now - timedelta(minutes=minute),
+            metric="response_time_p95_ms",
+            value=100.0 + minute,
+            samples=5,
+        )
+    collect_resource_usage()
+
+
+def test_staff_with_the_view_permission_see_charts(operator: Any) -> None:
+    _measured()
+    client = Client()
+    client.force_login(operator)
+    response = client.get("/console/metrics/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert body.count("<polyline") >= 2  # p95 and at least the host's CPU
+    assert "Response time p95" in body
+    assert "not measured in this window" in body  # nothing invented for the empty series
+
+
+def test_others_are_refused(outsider: Any) -> None:
+    anonymous = Client().get("/console/metrics/")
+    assert anonymous.status_code == 302 and "/admin/login/" in anonymous["Location"]
+    client = Client()
+    client.force_login(outsider)
+    assert client.get("/console/metrics/").status_code == 403
+
+
+def test_a_bad_window_is_a_clear_400(operator: Any) -> None:
+    client = Client()
+    client.force_login(operator)
+    response = client.get("/console/metrics/", {"hours": "9999"})
+    assert response.status_code == 400
+    assert b"hours must be one of" in response.content
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_page_draws_its_charts_in_a_real_browser(
+    live_server: Any, operator: Any, tmp_path: Any
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    _measured()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            page = browser.new_page()
+            page.goto(f"{live_server.url}/admin/login/?next=/console/metrics/")
+            page.fill("#id_username", "bob")
+            page.fill("#id_password", "bob-password")
+            page.click("input[type=submit]")
+            page.wait_for_url("**/console/metrics/")
+            lines = page.locator("svg polyline")
+            assert lines.count() >= 2
+            box = lines.first.bounding_box()
+            # 30 minutes drawn on a 24-hour axis: about 1/48 of the chart's width.
+            assert box is not None and 5 < box["width"] < 60
+            page.goto(f"{live_server.url}/console/metrics/?hours=1")
+            box = page.locator("svg polyline").first.bounding_box()
+            assert box is not None and box["width"] > 200  # the same half hour on a 1 h axis
+            page.screenshot(path=str(tmp_path / "metrics-console.png"), full_page=True)
+            if os.environ.get("OPS_SCREENSHOT_DIR"):
+                page.screenshot(
+                    path=os.path.join(os.environ["OPS_SCREENSHOT_DIR"], "metrics-console.png"),
+                    full_page=True,
+                )
+        finally:
+            browser.close()
