@@ -16,8 +16,8 @@ from typing import Any
 from django.conf import settings
 from django.dispatch import receiver
 
-from backups.signals import backup_completed, backup_failed
-from errors.signals import critical_error_occurred
+from backups.signals import backup_completed, backup_failed, backup_verified
+from errors.signals import critical_error_occurred, issue_resolved
 from health.signals import health_check_failed, health_check_recovered
 from maintenance.signals import maintenance_window_ended, maintenance_window_started
 from metrics.signals import performance_threshold_exceeded, performance_threshold_recovered
@@ -131,6 +131,18 @@ def on_critical_error(
         },
         expires_in=_event_ttl(),
     )
+
+
+@receiver(issue_resolved, dispatch_uid="alerts-issue-resolved")
+@never_raises
+def on_issue_resolved(sender: Any, *, issue_id: int, **kwargs: Any) -> None:
+    services.resolve(f"errors:issue:{issue_id}")
+
+
+@receiver(backup_verified, dispatch_uid="alerts-backup-verified")
+@never_raises
+def on_backup_verified(sender: Any, **kwargs: Any) -> None:
+    services.resolve("backup:verify")
 
 
 @receiver(backup_completed, dispatch_uid="alerts-backup-completed")

@@ -26,7 +26,7 @@ from backups.engines import postgres, sqlite
 from backups.errors import BackupError
 from backups.models import Backup
 from backups.pipeline import ChecksumMismatch, Progress, fetch
-from backups.signals import backup_failed
+from backups.signals import backup_failed, backup_verified
 from opsconsole import audit
 from opsconsole.models import SystemLog
 
@@ -331,5 +331,6 @@ def verify_backup(backup_id: int | None = None, *, progress: Progress | None = N
         target=f"backup {backup.pk}",
         details={"restore_seconds": round(seconds, 3)},
     )
+    notify(backup_verified, backup_id=backup.pk, kind=backup.kind, restore_seconds=seconds)
     backup.refresh_from_db()
     return backup

@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from errors import signals
 from errors.digest import digest_all
 from errors.ingest import Envelope, IngestError, Limits, parse_envelope
 from errors.models import ErrorProject, ErrorReport, InboxEvent, Issue, ProjectKey
@@ -117,6 +118,7 @@ def resolve_issue(issue: Issue, *, actor: Any = None) -> Issue:
     issue.ignored_until_count = None
     issue.save(update_fields=["status", "resolved_at", "ignored_until", "ignored_until_count"])
     audit.record("errors.issue.resolve", actor=actor, target=f"Issue:{issue.pk}")
+    signals.issue_resolved.send_robust(sender=Issue, issue_id=issue.pk, status=issue.status)
     return issue
 
 
@@ -141,6 +143,7 @@ def ignore_issue(
             "until_more_events": until_more_events,
         },
     )
+    signals.issue_resolved.send_robust(sender=Issue, issue_id=issue.pk, status=issue.status)
     return issue
 
 
