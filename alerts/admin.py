@@ -58,6 +58,14 @@ class ChannelAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     actions = ["send_test_notification"]
 
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_fields(request, obj))
+        # The signing secret is shown only to those who may change the channel: a view-only
+        # operator never sees it.
+        if obj is not None and not self.has_change_permission(request, obj):
+            fields = [f for f in fields if f != "secret"]
+        return fields
+
     @admin.action(description="Send a test notification", permissions=["change"])
     def send_test_notification(self, request: HttpRequest, queryset: QuerySet[Channel]) -> None:
         for channel in queryset:

@@ -94,3 +94,17 @@ def test_a_good_verification_resolves_a_failed_one(sent: Any, tmp_path: Path) ->
     assert verified.status == "verified"
     assert Alert.objects.get(key="backup:verify").state == Alert.State.RESOLVED
     assert len(notifications(sent)) == 2
+
+
+def test_a_view_only_operator_never_sees_a_webhook_secret(
+    client: Any, operator: Any, admin: Any, http_server: Any
+) -> None:
+    channel = make_channel(Channel.Type.WEBHOOK, url=http_server(answer(200)), allow_private=True)
+    client.force_login(operator)
+    page = client.get(f"/admin/alerts/channel/{channel.pk}/change/")
+    assert page.status_code == 200
+    assert channel.secret.encode() not in page.content
+    client.force_login(admin)  # who may change the channel needs the secret to set up the receiver
+    assert (
+        channel.secret.encode() in client.get(f"/admin/alerts/channel/{channel.pk}/change/").content
+    )
