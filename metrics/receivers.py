@@ -75,7 +75,7 @@ def task_finished(
 
 @worker_process_shutdown.connect(dispatch_uid="metrics-flush-on-worker-exit")
 def flush_on_exit(**kwargs: Any) -> None:
-    recorder.flush()
+    recorder.shutdown()
 
 
 @control_command(name="ops_collect_resource_usage")

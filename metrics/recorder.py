@@ -110,7 +110,11 @@ class Recorder:
         if names is None:
             names = self._request_names(route, method, status)
         with self._lock:
-            fields = self._fields(now)
+            end = self._minute_end
+            if end - 60 <= now < end and self._pid == _PID[0]:
+                fields = self._current  # the same minute as the last record: most requests
+            else:
+                fields = self._fields(now)
             fields[names[0]] += 1
             fields[names[1]] += duration
             fields[names[4][bucket_index(duration)]] += 1
@@ -222,6 +226,22 @@ class Recorder:
                 self._users[uid] = max(seen, self._users.get(uid, 0.0))
             self._slow = (slow + self._slow)[:1000]
 
+    def shutdown(self, timeout: float = 5.0) -> bool:
+        """Stop this process's flush thread, wait for it, then flush what is left.
+
+        The thread must be joined before the interpreter finalizes: a daemon thread frozen
+        mid-flush can die holding the Redis pool's lock, and the pool's own clean-up at exit
+        then waits on that lock for ever (a gunicorn or Celery worker that never exits)."""
+        if self._pid != os.getpid():
+            return True  # a forked child that never recorded: the parent flushes its own
+        thread = self._thread
+        if thread is not None:
+            self._stop.set()
+            if thread is not threading.current_thread():
+                thread.join(timeout)
+            self._thread = None
+        return self.flush()
+
     def discard(self) -> None:
         """Drop everything buffered (tests: figures of earlier tests are not theirs)."""
         with self._lock:
@@ -248,7 +268,7 @@ def _flush_at_exit() -> None:
     # may already be gone.
     if recorder._pid == os.getpid() and recorder._thread is not None:
         try:
-            recorder.flush()
+            recorder.shutdown()
         except Exception:  # interpreter shutting down; nothing sensible left to do
             logger.debug("metrics flush at exit failed", exc_info=True)
 

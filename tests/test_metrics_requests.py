@@ -118,3 +118,16 @@ def test_the_middleware_adds_no_query_to_a_signed_in_request(
     state.current(fresh=True)
     with django_assert_num_queries(3):  # the view's own three; the user is never loaded for us
         assert client.get("/items/1/").status_code == 200
+
+
+def test_shutting_down_joins_the_flush_thread_and_flushes_what_is_left(settings: Any) -> None:
+    # A daemon flush thread left running at interpreter exit can die holding the Redis pool's
+    # lock, and the process then never exits; shutdown (atexit, Celery's child exit) joins it.
+    settings.OPS_METRICS_FLUSH_INTERVAL = 30  # it would not flush on its own during this test
+    recorder._pid = 0  # as in a freshly forked worker: the next record starts the thread
+    recorder.record_request("items/<int:pk>/", "GET", 200, 0.01, 0, 0.0, [])
+    thread = recorder._thread
+    assert thread is not None and thread.is_alive()
+    assert recorder.shutdown(timeout=5)
+    assert not thread.is_alive()
+    assert get_store().totals()[request_field("items/<int:pk>/", "GET", "2xx", "n")] == 1
