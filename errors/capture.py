@@ -153,11 +153,15 @@ def init(*, forward_dsn: str | None = None, environment: str | None = None) -> L
         transport=transport,
         release=f"opsconsole@{settings.VERSION}",
         environment=environment or settings.OPS_ENVIRONMENT,
+        # Only what error capture needs. The auto-enabled integrations (Redis, httpx, boto3,
+        # ...) and signal spans record breadcrumbs and spans on every call, which cost the
+        # ingest path a measured ~0.3 ms of CPU per event for data nobody reads here.
         integrations=[
-            DjangoIntegration(),
+            DjangoIntegration(signals_spans=False),
             CeleryIntegration(),
             LoggingIntegration(level=logging.INFO, event_level=logging.ERROR),
         ],
+        auto_enabling_integrations=False,
         before_send=_add_request_id,  # type: ignore[arg-type]
         auto_session_tracking=False,
         send_client_reports=False,

@@ -8,7 +8,6 @@ a warning (a warning, not an error: errors are captured as events, which would l
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from errors import grouping
+from errors.ingest import loads
 from errors.models import SEVERITY_RANK, ErrorProject, ErrorReport, InboxEvent, Issue
 from errors.scrubbing import Scrubber
 from errors.severity import SeverityRules
@@ -234,7 +234,7 @@ def _digest_rows(rows: list[InboxEvent], alerts: list[dict[str, Any]]) -> None:
             continue
         known.add((row.project_id, row.event_id))
         try:
-            event = json.loads(bytes(row.payload))
+            event = loads(bytes(row.payload))
             if not isinstance(event, dict):
                 raise ValueError("event is not a JSON object")
             prepared = prepare(row, event, scrubber, rules)

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import brotli
+import orjson
 
 EVENT_ID = re.compile(r"^[0-9a-fA-F]{32}$")
 # Items we accept and drop (SDK health data, performance data, attachments, ...).
@@ -143,6 +144,7 @@ def parse_envelope(data: bytes, limits: Limits) -> Envelope:
     header_line, _, rest = data.partition(b"\n")
     headers = _json_line(header_line, "envelope header", limits)
     envelope = Envelope(headers=headers)
+    parsed: dict[str, Any] = {}
     pos = 0
     while pos < len(rest):
         end = rest.find(b"\n", pos)
@@ -173,35 +175,45 @@ def parse_envelope(data: bytes, limits: Limits) -> Envelope:
         if item_type in EVENT_ITEM_TYPES:
             if envelope.event is not None:
                 raise IngestError(400, "more than one event item in the envelope")
-            envelope.event = _event_payload(payload, limits)
+            envelope.event, parsed = _event_payload(payload, limits)
         else:
             envelope.dropped[item_type[:40]] = envelope.dropped.get(item_type[:40], 0) + 1
     if envelope.event is not None:
         event_id = normalize_event_id(headers.get("event_id"))
         if event_id is None:
-            event_id = normalize_event_id(json.loads(envelope.event).get("event_id"))
+            event_id = normalize_event_id(parsed.get("event_id"))
         if event_id is None:
             raise IngestError(400, "event without a valid event_id")
         envelope.event_id = event_id
     return envelope
 
 
-def _event_payload(payload: bytes, limits: Limits) -> bytes:
+def loads(data: bytes) -> Any:
+    """Parse JSON with orjson (about twice as fast on a 27 KB event), falling back to the
+    standard library for what orjson refuses but Python's json (and so sentry-sdk) writes:
+    NaN and Infinity among an event's local variables."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
+def _event_payload(payload: bytes, limits: Limits) -> tuple[bytes, dict[str, Any]]:
     if len(payload) > limits.max_event:
         raise IngestError(413, f"event item exceeds {limits.max_event} bytes")
     try:
-        event = json.loads(payload)
+        event = loads(payload)
     except (ValueError, UnicodeDecodeError):
         raise IngestError(400, "event item is not valid JSON") from None
     if not isinstance(event, dict):
         raise IngestError(400, "event item is not a JSON object")
-    return payload
+    return payload, event
 
 
 def parse_store(data: bytes, limits: Limits) -> Envelope:
     """The legacy /store/ body: one JSON event."""
-    payload = _event_payload(data, limits)
-    event_id = normalize_event_id(json.loads(payload).get("event_id"))
+    payload, parsed = _event_payload(data, limits)
+    event_id = normalize_event_id(parsed.get("event_id"))
     if event_id is None:
         raise IngestError(400, "event without a valid event_id")
     return Envelope(headers={}, event=payload, event_id=event_id)

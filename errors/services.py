@@ -65,7 +65,7 @@ def enqueue(project_id: int, envelope: Envelope, *, kick: bool = True) -> None:
     if envelope.event is None or envelope.event_id is None:
         return
     # One statement, no explicit transaction: a single round trip and one commit per event.
-    with connection.cursor() as cursor:
+    with _inbox_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {InboxEvent._meta.db_table} "  # noqa: S608 - the table name is ours
             "(project_id, event_id, payload, received_at, attempts) "
@@ -74,6 +74,22 @@ def enqueue(project_id: int, envelope: Envelope, *, kick: bool = True) -> None:
         )
     if kick:
         transaction.on_commit(kick_digest)
+
+
+def _inbox_cursor() -> Any:
+    """A cursor for the inbox INSERT. On PostgreSQL, one that binds parameters on the server:
+    Django's psycopg cursors inline them client-side, so the 10-100 KB payload would travel as
+    an escaped hex literal that PostgreSQL must parse (measured: 884 vs 566 us per 27 KB insert
+    on loopback). Wrapped like Django's own, so query metrics and breadcrumbs still see it."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    import psycopg
+
+    # As BaseDatabaseWrapper._cursor does, with psycopg's server-binding cursor class.
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        return connection._prepare_cursor(psycopg.Cursor(connection.connection))  # type: ignore[attr-defined]
 
 
 def kick_digest() -> None:

@@ -11,9 +11,7 @@ PostgreSQL, and unlike a file per process nothing piles up or needs locking or m
 from __future__ import annotations
 
 import json
-import os
 import re
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
@@ -22,6 +20,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from metrics.histogram import TO_EXPOSED
+from opsconsole.redis import redis_client as redis_client  # re-exported for callers
 
 MINUTE_TTL_SECONDS = 3 * 3600
 
@@ -51,29 +50,6 @@ def _merge(minutes: Mapping[int, Mapping[str, float]]) -> dict[str, float]:
                 name = f"{match.group(1)}{TO_EXPOSED[int(match.group(2))]}"
             total[name] = total.get(name, 0.0) + value
     return total
-
-
-_clients: dict[tuple[int, str], Any] = {}
-_clients_lock = threading.Lock()
-
-
-def redis_client(url: str | None = None) -> Any:
-    """One client per process and URL (a forked gunicorn worker must not reuse its parent's)."""
-    import redis
-
-    url = url or settings.REDIS_URL
-    key = (os.getpid(), url)
-    client = _clients.get(key)
-    if client is None:
-        with _clients_lock:
-            client = _clients.get(key)
-            if client is None:
-                timeout = float(getattr(settings, "REDIS_TIMEOUT", 1.0))
-                client = redis.Redis.from_url(
-                    url, socket_connect_timeout=timeout, socket_timeout=timeout
-                )
-                _clients[key] = client
-    return client
 
 
 class RedisStore:

@@ -149,6 +149,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- cache and Redis ------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 REDIS_TIMEOUT = env_float("OPS_REDIS_TIMEOUT", 1.0, minimum=0.05)
+# Keys we write to Redis directly (outside the cache), e.g. the ingest rate-limit counters.
+OPS_REDIS_KEY_PREFIX = env_str("OPS_REDIS_KEY_PREFIX", "ops")
 if REDIS_URL:
     CACHES = {
         "default": {

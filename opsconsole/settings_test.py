@@ -6,6 +6,9 @@ os.environ.setdefault("OPS_ENVIRONMENT", "test")
 os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("OPS_VAR_DIR", os.path.join(os.path.dirname(__file__), "..", "var", "test"))
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+# Redis counters of one run never meet another's (project ids restart with each test database);
+# set in the environment so servers and workers started by the tests share it.
+os.environ.setdefault("OPS_REDIS_KEY_PREFIX", f"ops-test-{os.urandom(4).hex()}")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-" + "x" * 20)
 
 from opsconsole.settings import *  # noqa: E402,F403

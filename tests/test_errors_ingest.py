@@ -257,20 +257,25 @@ def test_it_refuses_a_project_id_beyond_bigint_with_403(client, project):
     assert post_envelope(client, huge, envelope_bytes(make_event()), key=key).status_code == 403
 
 
-def test_a_cache_outage_does_not_cost_accepted_events(client, project):
+@pytest.mark.parametrize("store", ["redis", "cache"])
+def test_a_rate_limit_counter_outage_does_not_cost_accepted_events(client, project, store):
     from tests.conftest import free_port
 
     proj, key = project
     proj.rate_limit_per_minute = 1
     proj.save()
+    dead = f"redis://127.0.0.1:{free_port()}/0"
     dead_redis = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "LOCATION": dead,
             "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
         }
     }
-    with override_settings(CACHES=dead_redis):
+    # With REDIS_URL the counters live in Redis itself; without it, in the Django cache.
+    with override_settings(
+        CACHES=dead_redis, REDIS_URL=dead if store == "redis" else "", REDIS_TIMEOUT=0.2
+    ):
         for _ in range(3):
             response = post_envelope(client, proj.pk, envelope_bytes(make_event()), key=key)
             assert response.status_code == 200
@@ -290,3 +295,19 @@ def test_it_answers_503_when_the_event_cannot_be_stored(client, project, monkeyp
     response = post_envelope(client, proj.pk, envelope_bytes(make_event()), key=key)
     assert response.status_code == 503
     assert response["Retry-After"] == "30"
+
+
+def test_an_event_with_nan_among_its_locals_is_accepted_and_digested(client, project):
+    # Python's json (and so sentry-sdk) writes NaN and Infinity for such floats; a stricter
+    # parser must not turn them into 400s and lost events.
+    proj, key = project
+    event = make_event()
+    body = json.dumps(event)[:-1] + ', "extra": {"ratio": NaN, "limit": Infinity}}'
+    response = post_envelope(client, proj.pk, envelope_bytes(json.loads(body)), key=key)
+    assert response.status_code == 200, response.content
+    raw = bytes(InboxEvent.objects.get(event_id=event["event_id"]).payload)
+    assert b"NaN" in raw
+    from errors.services import digest
+
+    digest()
+    assert ErrorReport.objects.filter(event_id=event["event_id"]).exists()
