@@ -1,0 +1,162 @@
+"""The deployed WSGI application (opsconsole/wsgi.py) takes SDK posts past the console's
+middleware stack; what must still hold for them, and for everything else, is checked here
+through the application gunicorn serves, not Django's test client."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from typing import Any
+
+import pytest
+from django.test import override_settings
+
+from errors.models import InboxEvent
+from metrics.recorder import recorder, request_field
+from metrics.store import get_store
+from opsconsole.wsgi import OpsWSGIHandler, application
+from tests.fixtures_errors import (
+    auth_header,
+    envelope_bytes,
+    make_event,
+    project_fixture,  # noqa: F401
+)
+from tests.fixtures_metrics import metrics_prefix  # noqa: F401
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+def call(
+    app: Any, method: str, path: str, body: bytes = b"", **headers: str
+) -> tuple[int, dict[str, str], bytes]:
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.url_scheme": "http",
+        "HTTP_HOST": "testserver",
+        "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": "application/x-sentry-envelope",
+        **headers,
+    }
+    started: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
+        started["status"] = int(status.split()[0])
+        started["headers"] = dict(response_headers)
+
+    response = application if app is None else app
+    result = response(environ, start_response)
+    try:
+        content = b"".join(result)
+    finally:
+        result.close()  # as a WSGI server does: Django's request_finished
+    return started["status"], started["headers"], content
+
+
+@pytest.mark.usefixtures("metrics_prefix")
+def test_an_sdk_post_is_stored_with_a_request_id_and_counted_in_request_metrics(
+    project: Any,
+) -> None:
+    proj, key = project
+    event = make_event()
+    status, headers, content = call(
+        application,
+        "POST",
+        f"/api/{proj.pk}/envelope/",
+        envelope_bytes(event),
+        HTTP_X_SENTRY_AUTH=auth_header(key),
+        HTTP_X_REQUEST_ID="req-wsgi-123456",
+    )
+    assert status == 200, content
+    assert json.loads(content) == {"id": event["event_id"]}
+    assert headers["X-Request-ID"] == "req-wsgi-123456"
+    assert "X-Sentry-Rate-Limits" in headers
+    assert InboxEvent.objects.filter(event_id=event["event_id"]).exists()
+    assert recorder.flush()
+    totals = get_store().totals()
+    assert totals[request_field("api/<int:project_id>/envelope/", "POST", "2xx", "n")] == 1
+    assert totals[request_field("api/<int:project_id>/envelope/", "POST", "2xx", "qn")] >= 1
+
+
+def test_a_wrong_key_on_the_short_path_is_still_a_403(project: Any) -> None:
+    proj, _ = project
+    status, _, content = call(
+        application,
+        "POST",
+        f"/api/{proj.pk}/store/",
+        json.dumps(make_event()).encode(),
+        HTTP_X_SENTRY_AUTH=auth_header("0" * 32),
+    )
+    assert status == 403
+    assert b"unknown project or key" in content
+
+
+def test_a_bug_on_the_short_path_is_logged_and_answered_500(
+    project: Any, monkeypatch: Any, caplog: Any
+) -> None:
+    from django.core.signals import got_request_exception
+
+    from errors import services
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("inbox exploded")
+
+    monkeypatch.setattr(services, "enqueue", broken)
+    signalled: list[Any] = []
+
+    def receiver(sender: Any, request: Any = None, **kwargs: Any) -> None:
+        signalled.append(request)
+
+    got_request_exception.connect(receiver)
+    proj, key = project
+    try:
+        with caplog.at_level(logging.ERROR, logger="django.request"):
+            status, _, content = call(
+                application,
+                "POST",
+                f"/api/{proj.pk}/envelope/",
+                envelope_bytes(make_event()),
+                HTTP_X_SENTRY_AUTH=auth_header(key),
+            )
+    finally:
+        got_request_exception.disconnect(receiver)
+    assert status == 500
+    assert b"inbox exploded" not in content  # no traceback to the client
+    # Logged with the exception (our capture turns ERROR records into events), and the
+    # signal sentry-sdk captures request exceptions from was sent.
+    assert any(r.exc_info and "inbox exploded" in str(r.exc_info[1]) for r in caplog.records)
+    assert len(signalled) == 1
+
+
+def test_other_paths_take_the_whole_middleware_stack() -> None:
+    status, headers, _ = call(application, "GET", "/admin/")
+    assert status == 302  # session and authentication middleware ran
+    assert "/login/" in headers["Location"]
+    assert "X-Frame-Options" in headers
+    status, _, _ = call(application, "GET", "/api/1/envelopes/")
+    assert status == 404
+
+
+def test_ingest_takes_the_whole_stack_when_api_is_not_exempt_from_maintenance() -> None:
+    with override_settings(OPS_MAINTENANCE_EXEMPT_PATHS=["/metrics"]):
+        assert OpsWSGIHandler().ingest_fast_path is False
+    assert OpsWSGIHandler().ingest_fast_path is True
+
+
+def test_an_unknown_host_is_refused_on_the_short_path_too(project: Any) -> None:
+    proj, key = project
+    status, _, _ = call(
+        application,
+        "POST",
+        f"/api/{proj.pk}/envelope/",
+        envelope_bytes(make_event()),
+        HTTP_X_SENTRY_AUTH=auth_header(key),
+        HTTP_HOST="evil.example.com",
+    )
+    assert status == 400
+    assert not InboxEvent.objects.exists()
