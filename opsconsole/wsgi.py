@@ -5,11 +5,10 @@ login, messages or static files apply to it, and sentry-sdk's per-request WSGI s
 our own error capture installs) cost 0.35 ms of the ~2.2 ms of web CPU per ingested event
 (measured with capture off and on, same run). Together with the other ingest changes of
 27 Nov 2026, web CPU per accepted event fell from 2.26 to 1.48 ms (docs/PERFORMANCE.md).
-What still applies, applies here too: host
-validation (ALLOWED_HOSTS), the request id, request metrics, Django's request signals
-(database connection hygiene) and its exception handling (a bug is logged, captured as our
-own error, and answered 500). A
-deployment that takes /api/ out of OPS_MAINTENANCE_EXEMPT_PATHS gets the full stack.
+What still applies, applies here too: host validation (ALLOWED_HOSTS), the request id,
+request metrics, Django's request signals (database connection hygiene) and its exception
+handling (a bug is logged, captured as our own error, and answered 500). A deployment that
+takes /api/ out of OPS_MAINTENANCE_EXEMPT_PATHS gets the full stack.
 """
 
 from __future__ import annotations
