@@ -1,5 +1,6 @@
 """Settings for bench/bench_metrics.py: the project's settings, a trivial view, and one of
-three request-metrics set-ups chosen by BENCH_MIDDLEWARE (none, ops, django_prometheus)."""
+three request-metrics set-ups chosen by BENCH_MIDDLEWARE (none, ops, django_prometheus; and
+control, a second "none" that shows the noise floor between two identical servers)."""
 
 import os
 
@@ -11,7 +12,7 @@ OURS = "metrics.middleware.RequestMetricsMiddleware"
 ROOT_URLCONF = "bench_metrics_urls"
 _variant = os.environ.get("BENCH_MIDDLEWARE", "ops")
 _base = [m for m in _MIDDLEWARE if m != OURS]
-if _variant == "none":
+if _variant in ("none", "control"):  # control: a second, identical server (A/A noise floor)
     MIDDLEWARE = _base
 elif _variant == "ops":
     MIDDLEWARE = list(_MIDDLEWARE)
@@ -24,4 +25,4 @@ elif _variant == "django_prometheus":
         "django_prometheus.middleware.PrometheusAfterMiddleware",
     ]
 else:
-    raise RuntimeError(f"BENCH_MIDDLEWARE={_variant!r}: use none, ops or django_prometheus")
+    raise RuntimeError(f"BENCH_MIDDLEWARE={_variant!r}: none, control, ops or django_prometheus")
