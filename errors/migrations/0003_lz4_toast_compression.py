@@ -3,8 +3,8 @@
 Every accepted event's payload (10-100 KB of JSON) is TOASTed on insert. Measured on
 PostgreSQL 15 with 27 KB events: 0.80 ms of server CPU per insert with pglz, 0.27-0.30 ms with
 lz4 (the same as storing it uncompressed), for ~14 % more bytes than pglz (docs/PERFORMANCE.md).
-Needs PostgreSQL 14 or later built with lz4
-(the packaged servers are); anywhere else, including SQLite, this changes nothing.
+Needs PostgreSQL 14 or later built with lz4 (the packaged servers are); anywhere else,
+including SQLite, this changes nothing.
 """
 
 from __future__ import annotations
