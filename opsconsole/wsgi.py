@@ -36,7 +36,9 @@ class OpsWSGIHandler(WSGIHandler):
         from opsconsole.middleware import RequestContextMiddleware
 
         self.ingest_fast_path = any(
-            "/api/".startswith(prefix) for prefix in settings.OPS_MAINTENANCE_EXEMPT_PATHS
+            # As the maintenance middleware reads the list: empty entries exempt nothing.
+            prefix and "/api/".startswith(prefix)
+            for prefix in settings.OPS_MAINTENANCE_EXEMPT_PATHS
         )
         chain: Any = convert_exception_to_response(_dispatch)
         if "metrics.middleware.RequestMetricsMiddleware" in settings.MIDDLEWARE:

@@ -143,8 +143,9 @@ def test_other_paths_take_the_whole_middleware_stack() -> None:
 
 
 def test_ingest_takes_the_whole_stack_when_api_is_not_exempt_from_maintenance() -> None:
-    with override_settings(OPS_MAINTENANCE_EXEMPT_PATHS=["/metrics"]):
-        assert OpsWSGIHandler().ingest_fast_path is False
+    for exempt in (["/metrics"], ["/metrics", ""]):
+        with override_settings(OPS_MAINTENANCE_EXEMPT_PATHS=exempt):
+            assert OpsWSGIHandler().ingest_fast_path is False
     assert OpsWSGIHandler().ingest_fast_path is True
 
 
