@@ -16,12 +16,13 @@ import os
 import socket
 import threading
 import time
+from bisect import bisect_left as _bisect_left
 from collections import defaultdict
 from typing import Any
 
 from django.conf import settings
 
-from metrics.histogram import SLOTS, bucket_index
+from metrics.histogram import DURATION_BUCKETS, SLOTS, bucket_index
 from metrics.store import current_minute, get_store
 
 logger = logging.getLogger("opsconsole.metrics")
@@ -105,7 +106,8 @@ class Recorder:
         user_id: int | None = None,
         now: float | None = None,
     ) -> None:
-        now = time.time() if now is None else now
+        if now is None:
+            now = time.time()
         names = self._names.get((route, method, status))
         if names is None:
             names = self._request_names(route, method, status)
@@ -117,7 +119,7 @@ class Recorder:
                 fields = self._fields(now)
             fields[names[0]] += 1
             fields[names[1]] += duration
-            fields[names[4][bucket_index(duration)]] += 1
+            fields[names[4][_bisect_left(DURATION_BUCKETS, duration)]] += 1
             if query_count:
                 fields[names[2]] += query_count
                 fields[names[3]] += query_time

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -50,6 +51,52 @@ def test_a_request_exception_becomes_an_error_report_with_the_request_id(own, li
     assert report.exception_type == "ZeroDivisionError"
     assert report.tags["request_id"] == "req-abc-12345"
     assert report.request["url"].endswith("/shop/checkout/")
+
+
+@override_settings(ROOT_URLCONF="tests.errors_testapp.urls")
+def test_a_request_error_report_has_the_route_and_no_credentials(own, live_server):
+    response = httpx.get(
+        f"{live_server.url}/shop/checkout/?coupon=FALL",
+        headers={
+            "Authorization": "Bearer s3cret-token",
+            "Cookie": "sessionid=s3cret-session",
+            "X-Forwarded-For": "203.0.113.9",
+            "User-Agent": "spec-client/1.0",
+        },
+        timeout=10,
+    )
+    assert response.status_code == 500
+    (report,) = digested(own)
+    assert report.request["method"] == "GET"
+    assert report.request["query_string"] == "coupon=FALL"
+    headers = report.request["headers"]
+    assert headers["User-Agent"] == "spec-client/1.0"
+    assert headers["Authorization"] == headers["Cookie"] == "[Filtered]"
+    assert headers["X-Forwarded-For"] == "[Filtered]"
+    stored = json.dumps([report.request, report.tags, report.contexts, report.breadcrumbs])
+    assert "s3cret" not in stored and "203.0.113.9" not in stored
+    assert report.issue.culprit == "shop/checkout/"
+
+
+@override_settings(ROOT_URLCONF="tests.errors_testapp.urls")
+def test_one_requests_breadcrumbs_never_reach_another_requests_report(own, caplog):
+    from opsconsole.wsgi import OpsWSGIHandler
+    from tests.test_errors_wsgi import call
+
+    caplog.set_level(logging.INFO, logger="shop.orders")  # breadcrumbs are INFO records
+    app = OpsWSGIHandler()  # the application gunicorn serves
+    assert call(app, "GET", "/shop/orders/41/")[0] == 200
+    status, _, _ = call(app, "GET", "/shop/checkout/")
+    assert status == 500
+    assert call(app, "GET", "/shop/orders/42/")[0] == 200
+    status, _, _ = call(app, "GET", "/shop/checkout/")
+    assert status == 500
+    reports = digested(own)
+    assert len(reports) == 2
+    for report in reports:
+        crumbs = json.dumps(report.breadcrumbs)
+        assert "checking out the cart" in crumbs  # its own request's
+        assert "looked at order" not in crumbs, crumbs
 
 
 def test_a_failing_celery_task_becomes_an_error_report(own):
