@@ -30,6 +30,7 @@ from metrics.store import get_store
 logger = logging.getLogger("opsconsole.metrics")
 
 HOST_STALE_AFTER = timedelta(minutes=10)
+_BUCKET_KEYS = tuple(f"b{i}" for i in range(EXPOSED_SLOTS))
 
 
 def _escape(value: str) -> str:
@@ -44,17 +45,31 @@ class _Text:
 
     def __init__(self) -> None:
         self.parts: list[str] = []
+        self._templates: dict[tuple[str, bool], str] = {}
 
     def header(self, name: str, kind: str, doc: str) -> None:
         self.parts.append(f"# HELP {name} {doc}\n# TYPE {name} {kind}\n")
 
+    def _template(self, name: str, labelled: bool) -> str:
+        """All lines of one histogram as a single str.format template ({0}: the label set,
+        then the cumulative bucket counts, the last of which is the count, then the sum): one C-level format call
+        per label set instead of a string per line."""
+        key = (name, labelled)
+        template = self._templates.get(key)
+        if template is None:
+            sep, braces = ("{0},", "{{{0}}}") if labelled else ("", "")
+            lines = [
+                f'{name}_bucket{{{{{sep}le="{le}"}}}} {{{i + 1}}}\n'
+                for i, le in enumerate(EXPOSED_LE)
+            ]
+            n = len(EXPOSED_LE)
+            lines.append(f"{name}_count{braces} {{{n}}}\n{name}_sum{braces} {{{n + 1}}}\n")
+            template = self._templates[key] = "".join(lines)
+        return template
+
     def histogram(self, name: str, labels: str, slots: list[float], total: float) -> None:
-        sep = "," if labels else ""
-        bucket = f'{name}_bucket{{{labels}{sep}le="'
         counts = list(accumulate(slots))
-        self.parts.extend([f'{bucket}{le}"}} {c}\n' for le, c in zip(EXPOSED_LE, counts)])  # noqa: B905
-        braces = f"{{{labels}}}" if labels else ""
-        self.parts.append(f"{name}_count{braces} {counts[-1]}\n{name}_sum{braces} {total}\n")
+        self.parts.append(self._template(name, bool(labels)).format(labels, *counts, total))
 
     def sample(self, name: str, labels: str, value: float) -> None:
         braces = f"{{{labels}}}" if labels else ""
@@ -87,7 +102,7 @@ def request_text(totals: dict[str, float]) -> str:
     out.header(name, "histogram", "Request duration by route pattern.")
     for key, label in labels.items():
         agg = requests[key]
-        slots = [agg.get(f"b{i}", 0.0) for i in range(EXPOSED_SLOTS)]
+        slots = [agg.get(k, 0.0) for k in _BUCKET_KEYS]
         out.histogram(name, label, slots, agg.get("s", 0.0))
     for name, suffix, doc in (
         ("http_requests_total", "n", "Requests by route pattern."),

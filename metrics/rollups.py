@@ -306,20 +306,26 @@ def chart(
         return out
     if connection.vendor == "postgresql":
         table = connection.ops.quote_name(MetricRollup._meta.db_table)
-        # Only the (quoted) table name is interpolated; every value is a parameter.
-        # The inner query walks the unique (period, metric, key, host, bucket) index in
-        # order, so array_agg needs no sort of its own.
-        inner = (
-            f"SELECT key, bucket, sum / count AS avg, min, max FROM {table}"  # noqa: S608
-            " WHERE period = %s AND metric = %s AND host = %s AND key = ANY(%s)"
-            " AND bucket >= %s AND bucket < %s ORDER BY key, host, bucket"
+        # Only the (quoted) table name is interpolated; every value is a parameter. One
+        # lateral read per key walks the covering index metrics_rollup_chart (migration
+        # 0003) in bucket order: no sort (sorting 14,400 rows by key under the database's
+        # collation was half the time) and, once vacuumed, no heap page visited.
+        series_sql = (
+            f"SELECT bucket, sum, count, min, max FROM {table}"  # noqa: S608
+            " WHERE period = %s AND metric = %s AND key = k.key AND host = %s"
+            " AND bucket >= %s AND bucket < %s ORDER BY bucket"
         )
-        arrays = "array_agg(extract(epoch FROM bucket)::float8), array_agg(avg), array_agg(min)"
-        sql = f"SELECT key, {arrays}, array_agg(max) FROM ({inner}) AS o GROUP BY key"  # noqa: S608
+        sql = (
+            "SELECT k.key, a.t, a.avg, a.lo, a.hi FROM unnest(%s::text[]) AS k(key)"  # noqa: S608
+            " CROSS JOIN LATERAL (SELECT array_agg(extract(epoch FROM bucket)::float8) AS t,"
+            " array_agg(sum / count) AS avg, array_agg(min) AS lo, array_agg(max) AS hi"
+            f" FROM ({series_sql}) AS o) AS a"
+        )
         with connection.cursor() as cursor:
-            cursor.execute(sql, [resolution, metric, host, list(keys), start, end])
+            cursor.execute(sql, [list(keys), resolution, metric, host, start, end])
             for key, ts, avg, lo, hi in cursor.fetchall():
-                out[key] = {"t": ts, "avg": avg, "min": lo, "max": hi}
+                if ts is not None:  # a key without rows aggregates to NULLs
+                    out[key] = {"t": ts, "avg": avg, "min": lo, "max": hi}
         return out
     rows = (
         MetricRollup.objects.filter(

@@ -231,3 +231,15 @@ def test_a_chart_reads_columns_per_key_from_the_rollups() -> None:
     assert data["a/"]["max"] == [60.0, 120.0]
     assert data["b/"]["min"] == [2.0, 2.0]
     assert data["c/"] == {"t": [], "avg": [], "min": [], "max": []}
+
+
+def test_charts_over_rollups_read_a_covering_index_on_postgresql() -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("covering indexes are PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'metrics_rollup_chart'")
+        (definition,) = cursor.fetchone()
+    assert "(period, metric, key, host, bucket)" in definition
+    assert "INCLUDE (count, sum, min, max)" in definition
