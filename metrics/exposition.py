@@ -52,8 +52,8 @@ class _Text:
 
     def _template(self, name: str, labelled: bool) -> str:
         """All lines of one histogram as a single str.format template ({0}: the label set,
-        then the cumulative bucket counts, the last of which is the count, then the sum): one C-level format call
-        per label set instead of a string per line."""
+        then the cumulative bucket counts, the last of which is the count, then the sum):
+        one C-level format call per label set instead of a string per line."""
         key = (name, labelled)
         template = self._templates.get(key)
         if template is None:
