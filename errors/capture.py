@@ -195,7 +195,13 @@ def _capture_request_exception(sender: Any = None, request: Any = None, **kwargs
     """Receiver of Django's got_request_exception: the exception being handled, as an
     unhandled error of the request (Django answers it 500)."""
     client = sentry_sdk.get_client()
-    if not client.is_active() or request is None:
+    # Only for the client init() set up, and never twice: a client with sentry-sdk's own
+    # Django integration (someone else's set-up in this process) reports these itself.
+    if (
+        request is None
+        or not isinstance(client.transport, LocalTransport)
+        or client.get_integration("django") is not None
+    ):
         return
     exc_info = sys.exc_info()
     if exc_info[1] is None:
