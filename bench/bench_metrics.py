@@ -163,22 +163,33 @@ def _pin(cpu: int) -> None:
         os.sched_setaffinity(0, {cpu})
 
 
-def start_gunicorn(variant: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return int(s.getsockname()[1])
+
+
+def _gunicorn(port: int, worker_class: str) -> list[str]:
+    """One gunicorn worker serving the console on `port`."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "opsconsole.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "1",
+        "--worker-class",
+        worker_class,
+    ]
+
+
+def start_gunicorn(variant: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    port = _free_port()
     proc = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "opsconsole.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--worker-class",
-            WORKER_CLASS,
+            *_gunicorn(port, WORKER_CLASS),
             # gthread: two threads, so the worker always has the next request waiting.
             *(["--threads", "2", "--keep-alive", "30"] if WORKER_CLASS == "gthread" else []),
         ],
@@ -342,9 +353,7 @@ def _callgrind_run(variant: str, env: dict[str, str], lib: Path, out: Path) -> f
     """Instructions per request of one sync gunicorn worker, counted by callgrind over
     CALLGRIND_REQUESTS requests after a warm-up (counters zeroed and dumped by requests)."""
     out.mkdir()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     proc = subprocess.Popen(
         [
             "valgrind",
@@ -352,16 +361,7 @@ def _callgrind_run(variant: str, env: dict[str, str], lib: Path, out: Path) -> f
             f"--callgrind-out-file={out}/callgrind.%p",
             "--dump-instr=no",
             "-q",
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "opsconsole.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--worker-class",
-            "sync",
+            *_gunicorn(port, "sync"),
             "--timeout",
             "900",
         ],
