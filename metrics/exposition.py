@@ -31,6 +31,9 @@ logger = logging.getLogger("opsconsole.metrics")
 
 HOST_STALE_AFTER = timedelta(minutes=10)
 _BUCKET_KEYS = tuple(f"b{i}" for i in range(EXPOSED_SLOTS))
+_REQ = "req" + SEP
+# Label sets of the request families by field head, kept across scrapes (bounded).
+_labels: dict[str, str] = {}
 
 
 def _escape(value: str) -> str:
@@ -81,27 +84,38 @@ class _Text:
 
 def request_text(totals: dict[str, float]) -> str:
     """Request, database and task families from the all-time totals (exposed buckets)."""
-    requests: dict[tuple[str, ...], dict[str, float]] = defaultdict(dict)
+    # Keyed by the field name up to its suffix ("req\troute\tmethod\tstatus"): one C-level
+    # rpartition per field, and the label set is built once per key, not once per field.
+    requests: dict[str, dict[str, float]] = defaultdict(dict)
     tasks: dict[str, dict[str, float]] = defaultdict(dict)
     db: dict[str, float] = {}
     for name, value in totals.items():
+        if name.startswith(_REQ):
+            head, _, suffix = name.rpartition(SEP)
+            requests[head][suffix] = value
+            continue
         parts = name.split(SEP)
         kind = parts[0]
-        if kind == "req" and len(parts) == 5:
-            requests[(parts[1], parts[2], parts[3])][parts[4]] = value
-        elif kind == "task" and len(parts) >= 3:
+        if kind == "task" and len(parts) >= 3:
             tasks[parts[1]][SEP.join(parts[2:])] = value
         elif kind == "db" and len(parts) == 2:
             db[parts[1]] = value
     out = _Text()
-    labels = {
-        key: f'route="{_escape(key[0])}",method="{_escape(key[1])}",status="{key[2]}"'
-        for key in sorted(requests)
-    }
+    labels: dict[str, str] = {}
+    for head in sorted(requests):  # the tab sorts first: the order of (route, method, status)
+        label = _labels.get(head)
+        if label is None:
+            parts = head.split(SEP)
+            if len(parts) != 4:
+                continue
+            label = f'route="{_escape(parts[1])}",method="{_escape(parts[2])}",status="{parts[3]}"'
+            if len(_labels) < 20_000:
+                _labels[head] = label
+        labels[head] = label
     name = "http_request_duration_seconds"
     out.header(name, "histogram", "Request duration by route pattern.")
-    for key, label in labels.items():
-        agg = requests[key]
+    for head, label in labels.items():
+        agg = requests[head]
         slots = [agg.get(k, 0.0) for k in _BUCKET_KEYS]
         out.histogram(name, label, slots, agg.get("s", 0.0))
     for name, suffix, doc in (
@@ -110,8 +124,12 @@ def request_text(totals: dict[str, float]) -> str:
         ("http_request_db_duration_seconds_total", "qs", "Time requests spent in the database."),
     ):
         out.header(name, "counter", doc)
-        for key, label in labels.items():
-            out.sample(name, label, requests[key].get(suffix, 0.0))
+        out.parts.extend(
+            [
+                f"{name}{{{label}}} {float(requests[head].get(suffix, 0.0))}\n"
+                for head, label in labels.items()
+            ]
+        )
     name = "db_query_duration_seconds"
     out.header(name, "histogram", "Duration of database queries run by requests.")
     if db:
