@@ -149,25 +149,18 @@ def _add_request_id(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, An
     return event
 
 
-# Headers that carry credentials or identify the client: never put in an event.
-FILTERED_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "cookie",
-        "set-cookie",
-        "x-api-key",
-        "x-auth-token",
-        "x-csrftoken",
-        "x-forwarded-for",
-        "x-real-ip",
-        "x-sentry-auth",
-    }
-)
+# Headers that identify the client; credentials are caught by the scrub fields' words.
+CLIENT_ADDRESS_HEADERS = frozenset({"x-forwarded-for", "x-real-ip", "forwarded"})
 
 
 def request_data(request: Any) -> dict[str, Any]:
-    """The request as Sentry's `request` interface has it: no body, no cookies, no secrets."""
+    """The request as Sentry's `request` interface has it: no body, no cookies, no secrets.
+    Headers named by a scrub word (settings.OPS_ERRORS_SCRUB_FIELDS: auth, cookie, token, ...)
+    and client addresses are filtered here, before anything leaves the process: events
+    forwarded to an external Sentry (SENTRY_DSN) never pass through our server-side scrub."""
+    from errors.scrubbing import FILTERED, Scrubber
+
+    scrubber = Scrubber(settings.OPS_ERRORS_SCRUB_FIELDS)
     meta = request.META
     try:
         url = request.build_absolute_uri(request.path)
@@ -181,7 +174,8 @@ def request_data(request: Any) -> dict[str, Any]:
             name = key.replace("_", "-").title()
         else:
             continue
-        headers[name] = "[Filtered]" if name.lower() in FILTERED_HEADERS else str(value)[:2048]
+        hidden = name.lower() in CLIENT_ADDRESS_HEADERS or scrubber.sensitive(name)
+        headers[name] = FILTERED if hidden else str(value)[:2048]
     return {
         "method": request.method,
         "url": url,

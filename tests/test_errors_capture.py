@@ -61,6 +61,7 @@ def test_a_request_error_report_has_the_route_and_no_credentials(own, live_serve
             "Authorization": "Bearer s3cret-token",
             "Cookie": "sessionid=s3cret-session",
             "X-Forwarded-For": "203.0.113.9",
+            "X-Api-Key": "s3cret-api-key",
             "User-Agent": "spec-client/1.0",
         },
         timeout=10,
@@ -72,7 +73,7 @@ def test_a_request_error_report_has_the_route_and_no_credentials(own, live_serve
     headers = report.request["headers"]
     assert headers["User-Agent"] == "spec-client/1.0"
     assert headers["Authorization"] == headers["Cookie"] == "[Filtered]"
-    assert headers["X-Forwarded-For"] == "[Filtered]"
+    assert headers["X-Forwarded-For"] == headers["X-Api-Key"] == "[Filtered]"
     stored = json.dumps([report.request, report.tags, report.contexts, report.breadcrumbs])
     assert "s3cret" not in stored and "203.0.113.9" not in stored
     assert report.issue.culprit == "shop/checkout/"
@@ -169,3 +170,25 @@ def test_sentry_dsn_also_forwards_to_an_external_sentry(http_server, tmp_path):
         finally:
             sentry_sdk.get_client().close(timeout=2)
             sentry_sdk.init()
+
+
+def test_request_data_filters_credentials_before_anything_leaves_the_process(rf):
+    # What is forwarded to an external Sentry never passes through our server-side scrub.
+    request = rf.get(
+        "/shop/checkout/",
+        {"coupon": "FALL"},
+        HTTP_AUTHORIZATION="Bearer s3cret",
+        HTTP_COOKIE="sessionid=s3cret",
+        HTTP_X_CSRFTOKEN="s3cret",
+        HTTP_X_REAL_IP="203.0.113.9",
+        HTTP_USER_AGENT="spec-client/1.0",
+    )
+    data = capture.request_data(request)
+    assert data["method"] == "GET"
+    assert data["url"] == "http://testserver/shop/checkout/"
+    assert data["query_string"] == "coupon=FALL"
+    assert data["headers"]["User-Agent"] == "spec-client/1.0"
+    for name in ("Authorization", "Cookie", "X-Csrftoken", "X-Real-Ip"):
+        assert data["headers"][name] == "[Filtered]", name
+    assert "s3cret" not in json.dumps(data) and "203.0.113.9" not in json.dumps(data)
+    assert "data" not in data  # never the body
