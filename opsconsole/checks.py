@@ -9,6 +9,7 @@ ops.W001  OPS_HEALTH_TOKEN is set but shorter than 16 characters
 ops.W002  production runs on SQLite
 ops.W003  production uses the filesystem broker
 ops.W004  REDIS_URL is set but is not a redis:// or rediss:// URL
+ops.W005  production backups are unencrypted (`check --deploy` only)
 """
 
 from __future__ import annotations
@@ -120,3 +121,19 @@ def check_health_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             )
         )
     return problems
+
+
+@register(Tags.security, deploy=True)
+def check_backup_encryption(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    # Deploy-only: unencrypted dumps are fine on a laptop, but in production the storage
+    # holds every secret of the database in clear text.
+    if not settings.PRODUCTION or settings.OPS_BACKUP_ENCRYPTION_KEY:
+        return []
+    return [
+        Warning(
+            "Production backups are unencrypted: OPS_BACKUP_ENCRYPTION_KEY is not set.",
+            hint="Set OPS_BACKUP_ENCRYPTION_KEY to a long random value and keep a copy "
+            "outside the backup storage.",
+            id="ops.W005",
+        )
+    ]

@@ -276,3 +276,28 @@ def test_steps_left_running_by_a_dead_worker_are_marked_interrupted() -> None:
     upkeep.run("daily", only=["purge_expired_cache"])
     stale.refresh_from_db()
     assert stale.status == "failed" and stale.error.startswith("interrupted")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _backups_ready(), reason="backups.services has no create/verify yet")
+@pytest.mark.django_db(transaction=True)
+def test_it_reports_a_weekly_backup_that_fails_verification_as_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import backups.services as backup_services
+
+    real_create = backup_services.create_backup
+
+    def create_then_damage(**kwargs: Any) -> Any:
+        # A real backup whose stored database dump is then damaged, as a bad disk would.
+        backup = real_create(**kwargs)
+        for path in tmp_path.rglob("*"):
+            if path.is_file() and "manifest" not in path.name:
+                path.write_bytes(b"damaged" + path.read_bytes()[64:])
+        return backup
+
+    monkeypatch.setattr(backup_services, "create_backup", create_then_damage)
+    with override_settings(BACKUP_STORAGE_URL=f"file://{tmp_path}"):
+        step = upkeep.run("weekly", only=["backup"]).steps[0]
+    assert step.status == "failed"
+    assert "failed verification" in step.error

@@ -62,6 +62,21 @@ def test_it_warns_about_a_redis_url_with_another_scheme() -> None:
     assert "ops.W004" in ids(REDIS_URL="http://127.0.0.1:6379")
 
 
+def deploy_ids(**overrides: object) -> set[str]:
+    with override_settings(**overrides):
+        found = run_checks(include_deployment_checks=True)
+        return {m.id for m in found if m.id and m.id.startswith("ops.")}
+
+
+def test_it_warns_at_deploy_when_production_backups_are_unencrypted() -> None:
+    assert "ops.W005" in deploy_ids(PRODUCTION=True, OPS_BACKUP_ENCRYPTION_KEY="")
+
+
+def test_it_accepts_encrypted_production_backups_and_plain_development_ones() -> None:
+    assert "ops.W005" not in deploy_ids(PRODUCTION=True, OPS_BACKUP_ENCRYPTION_KEY="k" * 40)
+    assert "ops.W005" not in deploy_ids(PRODUCTION=False, OPS_BACKUP_ENCRYPTION_KEY="")
+
+
 def test_a_sane_configuration_has_no_ops_problems() -> None:
     assert ids() == set()
 
@@ -114,6 +129,7 @@ def test_production_settings_pass_the_deploy_checks() -> None:
         ALLOWED_HOSTS="ops.example.com",
         DATABASE_URL="postgres://ops@db.example.com/ops",
         REDIS_URL="redis://redis.example.com:6379/0",
+        OPS_BACKUP_ENCRYPTION_KEY="a-long-random-backup-key-" + "b" * 30,
     )
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
