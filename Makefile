@@ -42,6 +42,7 @@ checks: install ## makemigrations --check and check --deploy on production setti
 	OPS_ENVIRONMENT=production DEBUG=0 SECRET_KEY=ci-check-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
 	  ALLOWED_HOSTS=ops.example.com DATABASE_URL=$${DATABASE_URL:-postgres://ops@db/ops} \
 	  REDIS_URL=$${REDIS_URL:-redis://redis:6379/0} \
+	  OPS_BACKUP_ENCRYPTION_KEY=ci-check-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
 	  $(PY) manage.py check --deploy --fail-level WARNING
 
 bench: install ## Run the benchmarks in bench/ (comparisons with peers, as ratios)
