@@ -2,5 +2,8 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from opsconsole.startup import refuse_unsafe_start
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
 application = get_asgi_application()
+refuse_unsafe_start("web server")

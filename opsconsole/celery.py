@@ -2,7 +2,7 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
 
@@ -12,5 +12,16 @@ app.autodiscover_tasks()
 
 # Each worker records its own heartbeat (health.worker); the queue health check reads its age.
 from health.worker import HeartbeatStep  # noqa: E402
+from opsconsole.startup import refuse_unsafe_start  # noqa: E402
 
 app.steps["consumer"].add(HeartbeatStep)
+
+
+@signals.worker_init.connect
+def _refuse_unsafe_worker(**kwargs: object) -> None:
+    refuse_unsafe_start("worker")
+
+
+@signals.beat_init.connect
+def _refuse_unsafe_beat(**kwargs: object) -> None:
+    refuse_unsafe_start("beat")

@@ -25,6 +25,8 @@ from django.core.handlers.wsgi import WSGIHandler, get_script_name
 from django.http import HttpRequest, HttpResponse
 from django.urls import resolve, set_script_prefix
 
+from opsconsole.startup import refuse_unsafe_start
+
 INGEST_PATH = re.compile(r"/api/[0-9]{1,19}/(?:envelope|store)/\Z")
 
 
@@ -83,6 +85,7 @@ def _dispatch(request: HttpRequest) -> HttpResponse:
 
 def build_application() -> OpsWSGIHandler:
     django.setup(set_prefix=False)  # as django.core.wsgi.get_wsgi_application does
+    refuse_unsafe_start("web server")
     return OpsWSGIHandler()
 
 
