@@ -2,6 +2,7 @@
 
 metrics.W001  OPS_METRICS_TOKEN is set but shorter than 16 characters
 metrics.W002  a path in OPS_METRICS_DISK_PATHS does not exist (its disk is not sampled)
+metrics.W003  production serves /metrics to anyone (OPS_METRICS_PUBLIC without a token; --deploy)
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import os
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Warning, register
+from django.core.checks import Tags, Warning, register
 
 
 @register()
@@ -36,3 +37,20 @@ def check_metrics_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 )
             )
     return problems
+
+
+@register(Tags.security, deploy=True)
+def check_metrics_exposure(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    # Route names, error rates and host figures tell an attacker a lot: in production the
+    # endpoint needs a token unless an operator opened it on purpose.
+    if not getattr(settings, "PRODUCTION", False) or settings.OPS_METRICS_TOKEN:
+        return []
+    if not settings.OPS_METRICS_PUBLIC:
+        return []
+    return [
+        Warning(
+            "/metrics is open to anyone in production (OPS_METRICS_PUBLIC without a token).",
+            hint="Set OPS_METRICS_TOKEN and give it to your scraper as a bearer token.",
+            id="metrics.W003",
+        )
+    ]

@@ -14,12 +14,14 @@ from metrics.exposition import render
 
 def _authorized(request: HttpRequest) -> bool:
     token = settings.OPS_METRICS_TOKEN
-    if not token:
+    if not token and settings.OPS_METRICS_PUBLIC:
         return True
     header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, supplied = header.partition(" ")
-    if scheme.lower() == "bearer" and hmac.compare_digest(
-        supplied.strip().encode(), token.encode()
+    if (
+        token
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(supplied.strip().encode(), token.encode())
     ):
         return True
     user = getattr(request, "user", None)
@@ -35,8 +37,13 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         response["Allow"] = "GET, HEAD"
         return response
     if not _authorized(request):
+        hint = (
+            "send 'Authorization: Bearer <OPS_METRICS_TOKEN>'"
+            if settings.OPS_METRICS_TOKEN
+            else "set OPS_METRICS_TOKEN on the server and send it as a bearer token"
+        )
         response = HttpResponse(
-            "unauthorized: send 'Authorization: Bearer <OPS_METRICS_TOKEN>'\n",
+            f"unauthorized: {hint}\n",
             status=401,
             content_type="text/plain",
         )

@@ -319,6 +319,8 @@ OPS_HTTP_ALLOW_NETWORKS = env_list("OPS_HTTP_ALLOW_NETWORKS")
 
 # --- metrics --------------------------------------------------------------------------------
 OPS_METRICS_TOKEN = env_str("OPS_METRICS_TOKEN")
+# Without a token, /metrics is open outside production; in production it must be opened on purpose.
+OPS_METRICS_PUBLIC = env_bool("OPS_METRICS_PUBLIC", default=not PRODUCTION)
 OPS_METRICS_KEY_PREFIX = env_str("OPS_METRICS_KEY_PREFIX", "ops:metrics")
 # Seconds between flushes of each process's counters; 0 = only explicit flushes (tests).
 OPS_METRICS_FLUSH_INTERVAL = env_float(

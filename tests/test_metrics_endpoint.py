@@ -138,3 +138,19 @@ def test_no_host_series_is_shown_before_a_host_was_sampled() -> None:
     families = scrape()
     assert families["host_cpu_usage_ratio"] == []
     assert "cache_hit_ratio" not in families
+
+
+@override_settings(PRODUCTION=True, OPS_METRICS_TOKEN="", OPS_METRICS_PUBLIC=False)
+def test_production_without_a_token_refuses_anonymous_scrapes(operator: Any) -> None:
+    response = Client().get("/metrics")
+    assert response.status_code == 401
+    assert b"OPS_METRICS_TOKEN" in response.content
+    assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 401
+    staff = Client()
+    staff.force_login(operator)
+    scrape(staff)
+
+
+@override_settings(PRODUCTION=True, OPS_METRICS_TOKEN="", OPS_METRICS_PUBLIC=True)
+def test_production_serves_anonymous_scrapes_only_when_opened_on_purpose() -> None:
+    scrape()
