@@ -113,3 +113,43 @@ def test_logs_are_json_lines_carrying_the_request_id(client: Client, admin) -> N
         p["request_id"] == "req-abcdefgh42" and p["audit_action"] == "maintenance.up"
         for p in payloads
     )
+
+
+def test_a_bulk_deletion_in_the_admin_reaches_the_audit_trail(client: Client, admin) -> None:
+    from health.models import ExternalService
+
+    services = [
+        ExternalService.objects.create(name=f"svc-{n}", url=f"https://svc{n}.example.com/")
+        for n in range(3)
+    ]
+    client.force_login(admin)
+    response = client.post(
+        "/admin/health/externalservice/",
+        {"action": "delete_selected", "_selected_action": [s.pk for s in services], "post": "yes"},
+    )
+    assert response.status_code == 302
+    assert not ExternalService.objects.exists()
+    (record,) = SystemLog.objects.filter(action="admin.bulk_delete")
+    assert record.actor == admin
+    assert record.target == "health.externalservice: 3 objects"
+    assert record.details["count"] == 3
+    assert sorted(o["id"] for o in record.details["objects"]) == sorted(str(s.pk) for s in services)
+
+
+def test_the_bulk_deletion_confirmation_page_deletes_and_records_nothing(
+    client: Client, admin
+) -> None:
+    from health.models import ExternalService
+
+    services = [
+        ExternalService.objects.create(name=f"svc-{n}", url=f"https://svc{n}.example.com/")
+        for n in range(2)
+    ]
+    client.force_login(admin)
+    page = client.post(
+        "/admin/health/externalservice/",
+        {"action": "delete_selected", "_selected_action": [s.pk for s in services]},
+    )
+    assert page.status_code == 200  # "are you sure?"
+    assert ExternalService.objects.count() == 2
+    assert not SystemLog.objects.filter(action="admin.bulk_delete").exists()
