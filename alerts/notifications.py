@@ -21,6 +21,35 @@ SEVERITY_COLOURS = {
 }
 RESOLVED_COLOUR = "#27ae60"
 
+# Slack parses `<...>` in mrkdwn as links and mentions (`<!channel>`, `<url|label>`); these three
+# characters are all it asks to be escaped, and escaped they are shown as typed.
+SLACK_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+SLACK_TEXT_LIMIT = 3000  # Slack's maximum for a text object
+SLACK_HEADER_LIMIT = 150  # and for a header block
+
+
+def slack_escape(text: str, limit: int = SLACK_TEXT_LIMIT) -> str:
+    """Event text made inert for mrkdwn, at most `limit` characters *after* escaping.
+
+    Capping after escaping (not before) keeps an `&lt;` from being cut into a stray `&l`, and
+    keeps a message of nothing but `<` from growing four-fold past Slack's limit.
+    """
+    out: list[str] = []
+    size = 0
+    for char in text:
+        piece = SLACK_ESCAPES.get(char, char)
+        if size + len(piece) > limit - 1:
+            out.append("…")
+            break
+        out.append(piece)
+        size += len(piece)
+    return "".join(out)
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    # verbatim: Slack would otherwise turn bare URLs and #channel names in event text into links.
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
 
 class BaseNotification:
     name: ClassVar[str] = "SystemAlertNotification"
@@ -89,18 +118,20 @@ class BaseNotification:
         return self.title(), text, html
 
     def slack(self) -> dict[str, Any]:
+        title = self.title()
+        # A plain_text header never parses links or mentions, so it needs no escaping.
         blocks: list[dict[str, Any]] = [
-            {"type": "header", "text": {"type": "plain_text", "text": self.title()[:150]}}
+            {"type": "header", "text": {"type": "plain_text", "text": title[:SLACK_HEADER_LIMIT]}}
         ]
         for item in self.items[:20]:  # Slack allows 50 blocks; keep room for the rest
             marker = "RESOLVED" if item["state"] == "resolved" else item["severity_name"].upper()
+            # Key and summary may carry event text (issue titles, messages): escape both.
+            key = slack_escape(str(item["key"]), 300)
+            summary = slack_escape(str(item["summary"]), 2000)
             blocks.append(
                 {
                     "type": "section",
-                    "text": {
-                        "type": "mrkdwn",
-                        "text": f"*{marker}* `{item['key']}`\n{item['summary'][:2000]}",
-                    },
+                    "text": _mrkdwn(f"*{marker}* `{key}`\n{summary}"),
                     "accessory": {
                         "type": "button",
                         "text": {"type": "plain_text", "text": "Open in console"},
@@ -112,13 +143,17 @@ class BaseNotification:
             blocks.append(
                 {
                     "type": "context",
-                    "elements": [
-                        {"type": "mrkdwn", "text": f"and {len(self.items) - 20} more alerts"}
-                    ],
+                    "elements": [_mrkdwn(f"and {len(self.items) - 20} more alerts")],
                 }
             )
-        # Attachments carry the colour bar; blocks inside them render the same.
-        return {"text": self.title(), "attachments": [{"color": self.colour, "blocks": blocks}]}
+        # Attachments carry the colour bar; blocks inside them render the same. The top-level
+        # text is the notification fallback and is parsed as mrkdwn too.
+        return {
+            "text": slack_escape(title),
+            "unfurl_links": False,
+            "unfurl_media": False,
+            "attachments": [{"color": self.colour, "blocks": blocks}],
+        }
 
     def webhook(self, *, notification_id: int | None, sent_at: str) -> dict[str, Any]:
         return {
