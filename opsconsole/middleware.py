@@ -6,21 +6,12 @@ import re
 import uuid
 from collections.abc import Callable
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from opsconsole.clientip import client_ip
 from opsconsole.context import reset_request_context, set_request_context
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """The peer address, or the first X-Forwarded-For hop when we sit behind a trusted proxy."""
-    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip() or None
-    return request.META.get("REMOTE_ADDR") or None
 
 
 class RequestContextMiddleware:

@@ -22,6 +22,7 @@ from opsconsole.env import (
     env_float,
     env_int,
     env_list,
+    env_networks,
     env_str,
 )
 
@@ -444,8 +445,14 @@ if PRODUCTION:
         # Preloading commits the whole registered domain to HTTPS forever: an explicit
         # per-domain decision (OPS_HSTS_PRELOAD=1), not a default.
         SILENCED_SYSTEM_CHECKS = ["security.W021"]
-if env_bool("OPS_BEHIND_PROXY", False):
+OPS_BEHIND_PROXY = env_bool("OPS_BEHIND_PROXY", False)
+if OPS_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Which X-Forwarded-For hops to believe (opsconsole.clientip): each trusted proxy appends the
+# address it saw, so only the rightmost entries are ours; everything left of them is whatever
+# the client sent. Trusted CIDRs, when given, take precedence over counting hops.
+OPS_PROXY_HOPS = env_int("OPS_PROXY_HOPS", 1, minimum=0) if OPS_BEHIND_PROXY else 0
+OPS_TRUSTED_PROXIES = env_networks("OPS_TRUSTED_PROXIES") if OPS_BEHIND_PROXY else []
 
 # --- logging --------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
