@@ -9,7 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from maintenance import state
-from maintenance.forms import DownForm, MaintenanceWindowForm
+from maintenance.forms import TAKE_SITE_DOWN_PERMISSION, DownForm, MaintenanceWindowForm
 from maintenance.models import MaintenanceRun, MaintenanceState, MaintenanceWindow
 from maintenance.services import bring_down, bring_up
 
@@ -85,6 +85,13 @@ class MaintenanceWindowAdmin(admin.ModelAdmin):
     list_filter = ("enable_maintenance_mode",)
     search_fields = ("message",)
     readonly_fields = ("started_notified_at", "ended_notified_at", "created_by", "created_at")
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        may = request.user.has_perm(TAKE_SITE_DOWN_PERMISSION)
+        return type(form.__name__, (form,), {"may_take_site_down": may})
 
     def save_model(
         self, request: HttpRequest, obj: MaintenanceWindow, form: Any, change: bool

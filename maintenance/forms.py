@@ -39,7 +39,20 @@ class DownForm(forms.Form):
             raise forms.ValidationError(str(exc)) from None
 
 
+# The permission that takes the site down (the maintenance-mode toggle, `manage.py down`).
+TAKE_SITE_DOWN_PERMISSION = "maintenance.change_maintenancestate"
+WILDCARDS = frozenset("*?[]!")
+
+
+def silences_everything(pattern: str) -> bool:
+    """A pattern made only of wildcards ("*", "**", "?*") matches (nearly) every alert key."""
+    return not set(pattern) - WILDCARDS
+
+
 class MaintenanceWindowForm(forms.ModelForm):
+    # Set per request by the admin: whether this user may take the site down.
+    may_take_site_down: bool = False
+
     class Meta:
         model = MaintenanceWindow
         fields = ["starts_at", "ends_at", "message", "enable_maintenance_mode", "silence_keys"]
@@ -57,4 +70,22 @@ class MaintenanceWindowForm(forms.ModelForm):
         starts, ends = data.get("starts_at"), data.get("ends_at")
         if starts and ends and ends <= starts:
             raise forms.ValidationError("The window must end after it starts.")
+        if not self.may_take_site_down:
+            self._refuse_site_wide_effects(data)
         return data
+
+    def _refuse_site_wide_effects(self, data: dict[str, Any]) -> None:
+        # A window that turns maintenance mode on, or mutes every alert, is as strong as
+        # `manage.py down`; it needs the same permission.
+        if data.get("enable_maintenance_mode"):
+            self.add_error(
+                "enable_maintenance_mode",
+                "Only users who may turn maintenance mode on may plan a window that does.",
+            )
+        broad = [p for p in data.get("silence_keys") or [] if silences_everything(p)]
+        if broad:
+            self.add_error(
+                "silence_keys",
+                f"{broad[0]!r} silences every alert: only users who may turn maintenance mode "
+                'on may do that. Name the alerts instead, e.g. ["health:*"].',
+            )

@@ -244,3 +244,74 @@ def test_an_active_window_silences_matching_alert_keys() -> None:
     assert silencing_window("backup:failed", during) is None
     assert silencing_window("health:database", END + timedelta(seconds=1)) is None
     assert silencing_window("health:database", START - timedelta(seconds=1)) is None
+
+
+def _window_form(**overrides: str) -> dict[str, str]:
+    data = {
+        "starts_at_0": "2026-03-01",
+        "starts_at_1": "02:00:00",
+        "ends_at_0": "2026-03-01",
+        "ends_at_1": "03:00:00",
+        "message": "upgrade",
+        "silence_keys": '["health:*"]',
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def window_planner(db: Any) -> Any:
+    """Staff who may manage windows but not take the site down."""
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create_user("dave", "dave@example.com", "dave-password", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="maintenance",
+            codename__in=["view_maintenancewindow", "add_maintenancewindow"],
+        )
+    )
+    return user
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("overrides", "field_error"),
+    [
+        ({"enable_maintenance_mode": "on"}, "may plan a window that does"),
+        ({"silence_keys": '["*"]'}, "silences every alert"),
+        ({"silence_keys": '["health:*", "**"]'}, "silences every alert"),
+    ],
+)
+def test_a_window_with_site_wide_effects_needs_the_permission_to_take_the_site_down(
+    client: Client, window_planner: Any, overrides: dict[str, str], field_error: str
+) -> None:
+    client.force_login(window_planner)
+    url = "/admin/maintenance/maintenancewindow/add/"
+    response = client.post(url, _window_form(**overrides))
+    assert response.status_code == 200
+    assert field_error in response.content.decode()
+    assert not MaintenanceWindow.objects.exists()
+    # A window that names the alerts it silences is theirs to plan.
+    assert client.post(url, _window_form()).status_code == 302
+    assert MaintenanceWindow.objects.get().silence_keys == ["health:*"]
+
+
+@pytest.mark.django_db
+def test_whoever_may_take_the_site_down_may_plan_a_window_that_silences_everything(
+    client: Client, window_planner: Any
+) -> None:
+    from django.contrib.auth.models import Permission
+
+    window_planner.user_permissions.add(
+        Permission.objects.get(
+            content_type__app_label="maintenance", codename="change_maintenancestate"
+        )
+    )
+    client.force_login(window_planner)
+    response = client.post(
+        "/admin/maintenance/maintenancewindow/add/",
+        _window_form(enable_maintenance_mode="on", silence_keys='["*"]'),
+    )
+    assert response.status_code == 302
+    assert MaintenanceWindow.objects.get().enable_maintenance_mode
