@@ -18,15 +18,23 @@ a transaction that later rolls back is still kept.
 No recursion: while the writer ingests, anything it raises or logs is spooled, not captured
 again. No loss: an envelope the database will not take (down, locked, refusing) is written to a
 spool directory and ingested by the next digest run. SENTRY_DSN also forwards to a real Sentry.
+
+Not a way to fill storage: events are rate-limited per process, django.security.* noise (bad
+Host headers) more tightly still (CaptureLimits), and the spool is capped and private (spool()).
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import queue
 import sys
 import threading
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,16 +54,91 @@ def spool_dir() -> Path:
     return Path(settings.VAR_DIR) / "errors-spool"
 
 
-def spool(data: bytes) -> None:
-    """Keep an envelope on disk until the database takes it. Never raises, never logs."""
+class TokenBucket:
+    """At most `per_minute` takes a minute on average, in bursts of at most `per_minute`.
+    Per process and thread-safe; 0 refuses everything."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.capacity = float(per_minute)
+        self.tokens = float(per_minute)
+        self.rate = per_minute / 60.0
+        self.updated = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            if self.tokens < 1:
+                return False
+            self.tokens -= 1
+            return True
+
+
+# One stderr line a minute at most when something is dropped: a flood must not flood the log.
+_drop_notes = TokenBucket(1)
+
+
+def _note(message: str) -> None:
+    if _drop_notes.take():
+        print(f"ops-console: {message}", file=sys.stderr)
+
+
+@contextmanager
+def _spool_locked(folder: Path) -> Iterator[None]:
+    """Serialise spool writers across processes, so the cap check and the write are one step."""
+    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _spool_usage(folder: Path) -> tuple[int, int]:
+    """Files and bytes in the spool (leftover .tmp files of a crashed writer count too)."""
+    files = size = 0
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name != ".lock" and entry.is_file(follow_symlinks=False):
+                files += 1
+                size += entry.stat(follow_symlinks=False).st_size
+    return files, size
+
+
+def _write_private(folder: Path, data: bytes) -> None:
+    # Envelopes hold request data: readable by the console's user only, whatever the umask.
+    tmp = folder / f".{uuid.uuid4().hex}.tmp"
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+        f.write(data)
+    tmp.rename(folder / f"{uuid.uuid4().hex}.envelope")
+
+
+def spool(data: bytes) -> bool:
+    """Keep an envelope on disk until the database takes it. Never raises, never logs.
+
+    The spool is capped (OPS_ERRORS_SPOOL_MAX_FILES / _MAX_BYTES). When full, the new envelope
+    is dropped and the oldest are kept: the first errors of an outage usually name its cause,
+    the later ones its consequences. Returns whether the envelope was kept."""
     try:
         folder = spool_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{uuid.uuid4().hex}.tmp"
-        tmp.write_bytes(data)
-        tmp.rename(folder / f"{uuid.uuid4().hex}.envelope")
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if folder.stat().st_mode & 0o077:
+            folder.chmod(0o700)
+        with _spool_locked(folder):
+            files, size = _spool_usage(folder)
+            if (
+                files + 1 > settings.OPS_ERRORS_SPOOL_MAX_FILES
+                or size + len(data) > settings.OPS_ERRORS_SPOOL_MAX_BYTES
+            ):
+                _note(f"error spool full ({files} files, {size} bytes): dropped an envelope")
+                return False
+            _write_private(folder, data)
+            return True
     except OSError as exc:  # last resort: stderr, so it is at least in the process log
         print(f"ops-console: could not spool an error envelope: {exc}", file=sys.stderr)
+        return False
 
 
 def drain_spool(limit: int = 1000) -> int:
@@ -149,6 +232,28 @@ def _add_request_id(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, An
     return event
 
 
+class CaptureLimits:
+    """sentry-sdk's before_send: our own capture must not be a way to fill storage.
+
+    django.security.* events (DisallowedHost for a bad Host header, and the like) are what an
+    outsider can trigger at will, so they pass a small bucket of their own first; then every
+    event takes a token from the process's bucket. Dropped events are counted, and said on
+    stderr at most once a minute."""
+
+    def __init__(self, per_minute: int, security_per_minute: int) -> None:
+        self.own = TokenBucket(per_minute)
+        self.security = TokenBucket(security_per_minute)
+        self.dropped = 0
+
+    def __call__(self, event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any] | None:
+        is_security = str(event.get("logger") or "").startswith("django.security")
+        if (is_security and not self.security.take()) or not self.own.take():
+            self.dropped += 1
+            _note(f"own error capture over its rate limit: {self.dropped} events dropped so far")
+            return None
+        return _add_request_id(event, hint)
+
+
 # Headers that identify the client; credentials are caught by the scrub fields' words.
 CLIENT_ADDRESS_HEADERS = frozenset({"x-forwarded-for", "x-real-ip", "forwarded"})
 
@@ -237,7 +342,9 @@ def init(*, forward_dsn: str | None = None, environment: str | None = None) -> L
             LoggingIntegration(level=logging.INFO, event_level=logging.ERROR),
         ],
         auto_enabling_integrations=False,
-        before_send=_add_request_id,  # type: ignore[arg-type]
+        before_send=CaptureLimits(  # type: ignore[arg-type]
+            settings.OPS_ERRORS_CAPTURE_PER_MINUTE, settings.OPS_ERRORS_CAPTURE_SECURITY_PER_MINUTE
+        ),
         auto_session_tracking=False,
         send_client_reports=False,
         traces_sample_rate=None,

@@ -287,6 +287,15 @@ OPS_PUBLIC_URL = env_str("OPS_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 # tests that need it turn it on explicitly.
 OPS_ERRORS_CAPTURE = env_bool("OPS_ERRORS_CAPTURE", OPS_ENVIRONMENT != "test")
 OPS_ERRORS_OWN_PROJECT = env_str("OPS_ERRORS_OWN_PROJECT", "Ops Console")
+# Our own capture must not be a way to fill storage: events per minute per process (token
+# bucket), django.security.* events (bad Host headers and the like, which an outsider can send
+# at will) per minute per process (0 drops them), and the on-disk spool's size.
+OPS_ERRORS_CAPTURE_PER_MINUTE = env_int("OPS_ERRORS_CAPTURE_PER_MINUTE", 60, minimum=1)
+OPS_ERRORS_CAPTURE_SECURITY_PER_MINUTE = env_int(
+    "OPS_ERRORS_CAPTURE_SECURITY_PER_MINUTE", 2, minimum=0
+)
+OPS_ERRORS_SPOOL_MAX_FILES = env_int("OPS_ERRORS_SPOOL_MAX_FILES", 1000, minimum=1)
+OPS_ERRORS_SPOOL_MAX_BYTES = env_int("OPS_ERRORS_SPOOL_MAX_BYTES", 64 * 2**20, minimum=1024)
 OPS_ERRORS_MAX_ENVELOPE_BYTES = env_int("OPS_ERRORS_MAX_ENVELOPE_BYTES", 20 * 2**20, minimum=1024)
 OPS_ERRORS_MAX_DECOMPRESSED_BYTES = env_int(
     "OPS_ERRORS_MAX_DECOMPRESSED_BYTES", 64 * 2**20, minimum=1024

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
 from collections.abc import Iterator
 from typing import Any
 
@@ -192,3 +194,66 @@ def test_request_data_filters_credentials_before_anything_leaves_the_process(rf)
         assert data["headers"][name] == "[Filtered]", name
     assert "s3cret" not in json.dumps(data) and "203.0.113.9" not in json.dumps(data)
     assert "data" not in data  # never the body
+
+
+@override_settings(OPS_ERRORS_CAPTURE_SECURITY_PER_MINUTE=2, OPS_ERRORS_CAPTURE_PER_MINUTE=60)
+def test_it_stores_only_a_few_events_for_a_thousand_bad_host_headers(tmp_path):
+    from opsconsole.wsgi import OpsWSGIHandler
+    from tests.test_errors_wsgi import call
+
+    with override_settings(VAR_DIR=tmp_path):
+        transport = capture.init(forward_dsn="", environment="test")
+        try:
+            app = OpsWSGIHandler()
+            statuses = {
+                call(app, "GET", "/", HTTP_HOST=f"attacker-{n}.example")[0] for n in range(1000)
+            }
+            assert statuses == {400}
+            reports = digested(transport)
+        finally:
+            sentry_sdk.get_client().close(timeout=2)
+            sentry_sdk.init()
+    assert 1 <= len(reports) <= 2  # sampled: seen, not stored a thousand times
+    assert all("attacker-" in (r.message or "") for r in reports)
+
+
+@override_settings(OPS_ERRORS_CAPTURE_PER_MINUTE=5)
+def test_it_caps_a_burst_of_our_own_errors(tmp_path):
+    with override_settings(VAR_DIR=tmp_path):
+        transport = capture.init(forward_dsn="", environment="test")
+        try:
+            for n in range(50):
+                sentry_sdk.capture_message(f"burst error {n}", level="error")
+            reports = digested(transport)
+        finally:
+            sentry_sdk.get_client().close(timeout=2)
+            sentry_sdk.init()
+    # The first five of the burst; the bucket refills at 5 a minute, so none more yet.
+    assert sorted(r.message for r in reports) == [f"burst error {n}" for n in range(5)]
+
+
+def test_it_never_lets_the_spool_pass_its_cap_and_keeps_it_private(tmp_path):
+    envelope = b'{"event_id":"0"}\n' + b"x" * 1000
+    old_umask = os.umask(0)  # the most permissive umask: the spool must still be private
+    try:
+        with override_settings(
+            VAR_DIR=tmp_path, OPS_ERRORS_SPOOL_MAX_FILES=5, OPS_ERRORS_SPOOL_MAX_BYTES=10**6
+        ):
+            kept = [capture.spool(envelope + str(n).encode()) for n in range(20)]
+            files = list(capture.spool_dir().glob("*.envelope"))
+            assert kept == [True] * 5 + [False] * 15  # the oldest are kept
+            assert len(files) == 5
+            assert sorted(f.read_bytes()[-1:] for f in files) == [b"0", b"1", b"2", b"3", b"4"]
+            assert stat.S_IMODE(capture.spool_dir().stat().st_mode) == 0o700
+            assert {stat.S_IMODE(f.stat().st_mode) for f in files} == {0o600}
+            for f in files:
+                f.unlink()
+        with override_settings(
+            VAR_DIR=tmp_path, OPS_ERRORS_SPOOL_MAX_FILES=1000, OPS_ERRORS_SPOOL_MAX_BYTES=3500
+        ):
+            for _ in range(20):
+                capture.spool(envelope)
+            sizes = [f.stat().st_size for f in capture.spool_dir().glob("*.envelope")]
+            assert len(sizes) == 3 and sum(sizes) <= 3500
+    finally:
+        os.umask(old_umask)
