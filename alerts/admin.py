@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from opsconsole import audit
+from opsconsole.admintools import SuperuserOnlyFieldsMixin
 
 from . import services
 from .models import Alert, Channel, Delivery, Notification, Silence
@@ -51,8 +52,9 @@ class ChannelForm(forms.ModelForm):
 
 
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(SuperuserOnlyFieldsMixin, admin.ModelAdmin):
     form = ChannelForm
+    superuser_only_fields = ("allow_private",)
     list_display = ("name", "type", "enabled", "min_severity", "key_prefixes", "send_resolved")
     list_filter = ("type", "enabled", "min_severity")
     search_fields = ("name",)
@@ -60,10 +62,10 @@ class ChannelAdmin(admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = list(super().get_fields(request, obj))
-        # The signing secret is shown only to those who may change the channel: a view-only
-        # operator never sees it.
+        # The signing secret and the URL (a Slack webhook URL is itself a credential) are
+        # shown only to those who may change the channel: a view-only operator sees neither.
         if obj is not None and not self.has_change_permission(request, obj):
-            fields = [f for f in fields if f != "secret"]
+            fields = [f for f in fields if f not in ("secret", "url")]
         return fields
 
     @admin.action(description="Send a test notification", permissions=["change"])

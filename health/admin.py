@@ -14,6 +14,7 @@ from health.models import (
     HealthCheck,
     WorkerHeartbeat,
 )
+from opsconsole.admintools import SuperuserOnlyFieldsMixin
 
 
 class ComponentResultInline(admin.TabularInline):
@@ -55,7 +56,8 @@ class HealthCheckAdmin(admin.ModelAdmin):
 
 
 @admin.register(ExternalService)
-class ExternalServiceAdmin(admin.ModelAdmin):
+class ExternalServiceAdmin(SuperuserOnlyFieldsMixin, admin.ModelAdmin):
+    superuser_only_fields = ("allow_private_network",)
     list_display = ("name", "url", "expected_status", "timeout_seconds", "critical", "enabled")
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_filter = ("enabled", "critical")

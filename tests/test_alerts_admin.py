@@ -271,3 +271,61 @@ def test_a_notification_page_shows_its_deliveries(client, operator, http_server)
     assert "HTTP 503" in page.content.decode()
     log = client.get(reverse("admin:alerts_delivery_changelist"))
     assert "waiting to retry" in log.content.decode()
+
+
+@pytest.fixture
+def channel_editor(db: Any) -> Any:
+    """Staff who may add and change channels, but no superuser."""
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create_user("erin", "erin@example.com", "erin-password", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="alerts",
+            codename__in=["view_channel", "add_channel", "change_channel"],
+        )
+    )
+    return user
+
+
+CHANNEL_TO_A_PRIVATE_ADDRESS = {
+    "name": "internal",
+    "type": "webhook",
+    "enabled": "on",
+    "min_severity": "20",
+    "url": "http://10.0.0.7/hook",
+    "secret": "s" * 32,
+    "allow_private": "on",
+    "send_resolved": "on",
+}
+
+
+def test_only_a_superuser_may_let_a_channel_reach_private_addresses(
+    client, admin, channel_editor
+) -> None:
+    client.force_login(channel_editor)
+    response = client.post(reverse("admin:alerts_channel_add"), CHANNEL_TO_A_PRIVATE_ADDRESS)
+    # The switch is read-only for them: the posted "on" is ignored, so the URL is refused.
+    assert response.status_code == 200
+    assert "private or reserved" in response.content.decode()
+    assert not Channel.objects.exists()
+
+    client.force_login(admin)
+    response = client.post(reverse("admin:alerts_channel_add"), CHANNEL_TO_A_PRIVATE_ADDRESS)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Channel.objects.get().allow_private
+
+
+def test_a_view_only_operator_never_sees_a_channels_url_or_secret(client, operator) -> None:
+    channel = Channel.objects.create(
+        name="slack",
+        type="slack",
+        url="https://hooks.slack.com/services/T000/B000/very-secret-token",
+        secret="webhook-signing-secret",
+    )
+    client.force_login(operator)
+    page = client.get(reverse("admin:alerts_channel_change", args=[channel.pk]))
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "very-secret-token" not in body
+    assert "webhook-signing-secret" not in body
