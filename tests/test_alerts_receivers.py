@@ -166,3 +166,27 @@ def test_a_maintenance_window_is_announced_and_its_end_resolves_it(sent) -> None
     assert first["alerts"][0]["key"] == "maintenance:window:3"
     assert first["alerts"][0]["summary"].startswith("Maintenance window started until")
     assert second["status"] == "resolved"
+
+
+def test_a_channel_at_the_default_severity_hears_of_failed_backups_but_not_of_each_success(
+    http_server: Any,
+) -> None:
+    # Decided: a completed backup is an info notice, for channels that ask for info; the
+    # default (warning) channel hears of failures and of the failure clearing, not of every
+    # nightly success.
+    channel = make_channel(
+        Channel.Type.WEBHOOK, url=http_server(answer(200)), allow_private=True, min_severity=20
+    )
+    assert channel.min_severity == Channel._meta.get_field("min_severity").default
+    with time_machine.travel(T0, tick=False) as clock:
+        backup_failed.send(
+            sender=None, backup_id=None, kind="database", reason="disk full", phase="backup"
+        )
+        flush(clock)
+        backup_completed.send(sender=None, backup_id=8, kind="database", size=10, duration=1.0)
+        flush(clock)
+        services.dispatch_due()
+    assert [p["notification"] for p in payloads(http_server.requests)] == [
+        "BackupFailedNotification",
+        "BackupFailureResolvedNotification",
+    ]
