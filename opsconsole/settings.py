@@ -201,7 +201,8 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Code-declared schedules whose timing an operator may change in the admin (opsconsole.scheduler).
+CELERY_BEAT_SCHEDULER = "opsconsole.scheduler:OpsScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Schedules are declared here and synced into django-celery-beat's tables at beat start-up;
 # operators pause or retime them in the admin (Periodic tasks).
