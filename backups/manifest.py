@@ -10,6 +10,7 @@ from typing import Any
 from django.core.files.base import ContentFile
 
 from backups import storage
+from backups.errors import BackupError
 
 FORMAT = "ops-console-backup"
 FILENAME = "manifest.json"
@@ -25,13 +26,28 @@ def write(folder: str, manifest: dict[str, Any]) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def read(folder: str) -> dict[str, Any] | None:
+def read(folder: str, *, expect_sha256: str = "") -> dict[str, Any] | None:
+    """The manifest in `folder`, or None when there is none (or it is not ours).
+
+    With `expect_sha256` (the console's record of what was written), a manifest whose bytes
+    differ is refused: whoever could change it in storage could point a restore at other data.
+    """
     target = storage.backup_storage()
     name = f"{folder}/{FILENAME}"
     if not target.exists(name):
         return None
     with target.open(name, "rb") as fh:
-        data = json.loads(fh.read())
+        body = fh.read()
+    if expect_sha256 and hashlib.sha256(body).hexdigest() != expect_sha256:
+        raise BackupError(
+            f"the manifest in {folder} does not match the console's record of it (SHA-256): "
+            "it was changed after the backup was made; restore another backup and find out "
+            "who can write to the backup storage"
+        )
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
     return data if isinstance(data, dict) and data.get("format") == FORMAT else None
 
 

@@ -61,7 +61,7 @@ def resolve(ref: int | str | None, *, need: str = "db") -> tuple[Backup | None, 
                 f"backup {row.pk} is {row.status} and cannot be used: pick a completed one "
                 "(`manage.py listbackups`)"
             )
-    document = manifests.read(row.name)
+    document = manifests.read(row.name, expect_sha256=row.manifest_sha256)
     if document is None:
         raise BackupError(
             f"the manifest of backup {row.pk} is missing from {row.storage}: the backup is "

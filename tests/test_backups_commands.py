@@ -185,3 +185,19 @@ def test_progress_is_shown_on_a_terminal_only() -> None:
         progress.done()
     assert "\rdb: 3.0 MiB of 6.0 MiB (50%)" in screen.getvalue()
     assert pipe.getvalue() == ""
+
+
+def test_restore_refuses_a_manifest_changed_in_storage_after_the_backup(
+    backup_dirs: dict[str, Path], transactional_db: Any
+) -> None:
+    write_tree(backup_dirs["media"], {"a.txt": b"a"})
+    call_command("backup", "--files-only")
+    backup = Backup.objects.get()
+    manifest = backup_dirs["store"] / backup.name / "manifest.json"
+    document = json.loads(manifest.read_text())
+    document["tampered"] = True  # e.g. retargeted paths, swapped row counts
+    manifest.write_text(json.dumps(document))
+    (backup_dirs["media"] / "a.txt").write_text("current")
+    with pytest.raises(CommandError, match="does not match the console's record"):
+        call_command("restore", str(backup.pk), "--files-only", "--yes")
+    assert (backup_dirs["media"] / "a.txt").read_text() == "current"  # nothing touched

@@ -3,6 +3,7 @@ leave the target untouched, version/engine checks and maintenance mode across a 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -144,20 +145,21 @@ def test_it_refuses_a_restore_whose_row_counts_differ_from_the_manifest(
     counts = dict(backup.row_counts)
     counts["public.auth_user"] = 999
     Backup.objects.filter(pk=backup.pk).update(row_counts=counts)
-    manifest = backup_dirs["store"] / backup.name / "manifest.json"
-    doc = json.loads(manifest.read_text())
-    doc["row_counts"] = counts
-    manifest.write_text(json.dumps(doc))
+    _edit_manifest(backup_dirs["store"], backup, row_counts=counts)
     with pytest.raises(BackupError, match="auth_user has 25 rows, expected 999"):
         services.restore_backup(backup.pk, target_db=target)
     assert users(target) == before
 
 
 def _edit_manifest(store: Path, backup: Backup, **changes: Any) -> None:
+    """Make the backup look as if it had been written so: manifest and the console's record of
+    its checksum alike (a manifest changed behind the record's back is refused earlier)."""
     manifest = store / backup.name / "manifest.json"
     doc = json.loads(manifest.read_text())
     doc.update(changes)
-    manifest.write_text(json.dumps(doc))
+    body = json.dumps(doc).encode()
+    manifest.write_bytes(body)
+    Backup.objects.filter(pk=backup.pk).update(manifest_sha256=hashlib.sha256(body).hexdigest())
 
 
 def test_it_refuses_a_restore_across_engines(backup_dirs: dict[str, Path], target: str) -> None:
