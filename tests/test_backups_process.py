@@ -73,7 +73,23 @@ def test_a_backup_killed_mid_run_leaves_nothing_restorable(
     assert list(backup_dirs["store"].rglob("*")) == []
 
 
-def _scan_children(password: str, seen: dict[str, Any]) -> None:
+def _descends_from(pid: int, root: int) -> bool:
+    """Whether process `pid` is `root` or runs under it (other test runs on the machine may
+    have pg_dump processes of their own)."""
+    for _ in range(64):
+        if pid == root:
+            return True
+        if pid <= 1:
+            return False
+        try:
+            stat_line = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        pid = int(stat_line.rpartition(")")[2].split()[1])
+    return False
+
+
+def _scan_children(password: str, seen: dict[str, Any], root: int) -> None:
     me = os.getpid()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == me:
@@ -84,7 +100,8 @@ def _scan_children(password: str, seen: dict[str, Any]) -> None:
             continue
         if password.encode() in cmdline:
             seen["leaks"].append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
-        if cmdline.startswith(b"/usr/bin/pg_dump") or b"/pg_dump\0" in cmdline:
+        is_pg_dump = cmdline.startswith(b"/usr/bin/pg_dump") or b"/pg_dump\0" in cmdline
+        if is_pg_dump and _descends_from(int(entry.name), root):
             seen["pg_dump"] += 1
             try:
                 environ = (entry / "environ").read_bytes().split(b"\0")
@@ -126,7 +143,7 @@ def test_the_database_password_never_appears_in_argv_logs_or_records(
     proc = _manage("backup", "--db-only", env=env, out=log)
     seen: dict[str, Any] = {"leaks": [], "pg_dump": 0, "pgpassword": False, "passfiles": []}
     while proc.poll() is None:
-        _scan_children(password, seen)
+        _scan_children(password, seen, proc.pid)
     assert proc.returncode == 0, log.read_text()
     assert seen["pg_dump"] > 0, "pg_dump was running while we looked"
     assert seen["leaks"] == []
