@@ -108,6 +108,35 @@ def _carry_backup_rows(rows: list[Any]) -> None:
                 cursor.execute(statement)
 
 
+def configured_file_roots() -> set[Path]:
+    """Where file restores may write: MEDIA_ROOT and OPS_BACKUP_PATHS, as configured now."""
+    raw = [settings.MEDIA_ROOT, *settings.OPS_BACKUP_PATHS]
+    return {Path(path).resolve() for path in raw if path}
+
+
+def check_file_targets(document: dict[str, Any], *, recorded: bool, trust_paths: bool) -> None:
+    """Refuse a files restore whose manifest points outside the configured roots, and one
+    whose paths come from storage alone (no console record to check the manifest against)
+    unless the operator has read them and said so."""
+    backup_id = document.get("id")
+    roots = (document.get("files") or {}).get("roots") or {}
+    targets = [str(info.get("path", "")) for info in roots.values() if isinstance(info, dict)]
+    allowed = configured_file_roots()
+    outside = [path for path in targets if not path or Path(path).resolve() not in allowed]
+    if outside:
+        raise BackupError(
+            f"backup {backup_id} would write files to {', '.join(outside) or '(no path)'}, "
+            "which is not a configured root: restores write only to MEDIA_ROOT and "
+            "OPS_BACKUP_PATHS; configure the path there to restore it"
+        )
+    if not recorded and not trust_paths:
+        raise BackupError(
+            f"the console has no record of backup {backup_id}, so its file paths come from "
+            f"storage alone: it would replace {', '.join(targets)}; check them and run again "
+            "with --trust-storage-paths"
+        )
+
+
 def restore_backup(
     ref: int | str | None = "latest",
     *,
@@ -115,10 +144,15 @@ def restore_backup(
     database: bool = True,
     files: bool = False,
     keep_old: bool = False,
+    trust_storage_paths: bool = False,
     actor: Any = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Restore a backup's database (into `target_db`, default the live one) and/or its files."""
+    """Restore a backup's database (into `target_db`, default the live one) and/or its files.
+
+    File roots come from the manifest; they must be configured roots, and when the console has
+    no record of the backup (disaster recovery) the caller must pass `trust_storage_paths`.
+    """
     row, document = resolve(ref, need="files" if files and not database else "db")
     backup_id = document["id"]
     if files and database and document.get("kind") == "files":
@@ -131,6 +165,8 @@ def restore_backup(
         raise BackupError(f"backup {backup_id} has no database archive")
     if files and files_artifact is None:
         raise BackupError(f"backup {backup_id} holds no files archive: it is a database backup")
+    if files_artifact is not None:
+        check_file_targets(document, recorded=row is not None, trust_paths=trust_storage_paths)
     engine = database_engine()
     live = target_db is None or (engine == "postgresql" and target_db == _live_db_name())
     target = target_db or _live_db_name()

@@ -201,3 +201,29 @@ def test_restore_refuses_a_manifest_changed_in_storage_after_the_backup(
     with pytest.raises(CommandError, match="does not match the console's record"):
         call_command("restore", str(backup.pk), "--files-only", "--yes")
     assert (backup_dirs["media"] / "a.txt").read_text() == "current"  # nothing touched
+
+
+def test_a_files_restore_writes_only_to_the_configured_roots(
+    backup_dirs: dict[str, Path], transactional_db: Any, settings: Any, tmp_path: Path
+) -> None:
+    write_tree(backup_dirs["extra"], {"b.txt": b"b"})
+    call_command("backup", "--files-only")
+    pk = Backup.objects.get().pk
+    settings.OPS_BACKUP_PATHS = []  # the root this backup names is no longer configured
+    with pytest.raises(CommandError, match=f"write files to {backup_dirs['extra']}, which is not"):
+        call_command("restore", str(pk), "--files-only", "--yes")
+    assert (backup_dirs["extra"] / "b.txt").read_text() == "b"
+
+
+def test_without_a_console_record_the_files_restore_shows_its_paths_and_needs_a_flag(
+    backup_dirs: dict[str, Path], transactional_db: Any, capsys: Any
+) -> None:
+    write_tree(backup_dirs["media"], {"a.txt": b"a"})
+    call_command("backup", "--files-only")
+    Backup.objects.all().delete()  # the console's database is gone; storage is left
+    (backup_dirs["media"] / "a.txt").write_text("changed")
+    with pytest.raises(CommandError, match=f"would replace {backup_dirs['media']}, .*--trust"):
+        call_command("restore", "latest", "--files-only", "--yes")
+    assert (backup_dirs["media"] / "a.txt").read_text() == "changed"
+    call_command("restore", "latest", "--files-only", "--yes", "--trust-storage-paths")
+    assert (backup_dirs["media"] / "a.txt").read_text() == "a"

@@ -79,7 +79,9 @@ def test_restore_works_from_storage_alone_when_the_console_database_is_lost(
     backup = services.create_backup("files")
     Backup.objects.all().delete()
     (backup_dirs["media"] / "a.txt").unlink()
-    result = services.restore_backup("latest", database=False, files=True)
+    with pytest.raises(BackupError, match=f"it would replace {backup_dirs['media']}"):
+        services.restore_backup("latest", database=False, files=True)
+    result = services.restore_backup("latest", database=False, files=True, trust_storage_paths=True)
     assert result["backup_id"] == backup.pk
     assert read_tree(backup_dirs["media"]) == {"a.txt": b"from storage"}
 

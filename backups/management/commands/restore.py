@@ -29,6 +29,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--keep-old", action="store_true", help="keep the replaced PostgreSQL database"
         )
+        parser.add_argument(
+            "--trust-storage-paths",
+            action="store_true",
+            help="restore files although the console has no record of the backup (its database "
+            "is gone): the paths then come from the manifest in storage, shown when refused",
+        )
         parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -56,6 +62,7 @@ class Command(BaseCommand):
                 database=database,
                 files=files,
                 keep_old=options["keep_old"],
+                trust_storage_paths=options["trust_storage_paths"],
                 actor=audit.cli_actor(),
                 progress=progress,
             )
