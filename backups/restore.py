@@ -110,7 +110,7 @@ def _carry_backup_rows(rows: list[Any]) -> None:
 
 def configured_file_roots() -> set[Path]:
     """Where file restores may write: MEDIA_ROOT and OPS_BACKUP_PATHS, as configured now."""
-    raw = [settings.MEDIA_ROOT, *settings.OPS_BACKUP_PATHS]
+    raw: list[str] = [str(settings.MEDIA_ROOT or ""), *map(str, settings.OPS_BACKUP_PATHS)]
     return {Path(path).resolve() for path in raw if path}
 
 
