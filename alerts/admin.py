@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from opsconsole import audit
 from opsconsole.admintools import SuperuserOnlyFieldsMixin
+from opsconsole.http import OutboundURLField, OutboundURLFormMixin
 
 from . import services
 from .models import Alert, Channel, Delivery, Notification, Silence
@@ -27,12 +28,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class ChannelForm(forms.ModelForm):
-    url = forms.URLField(
-        required=False,
-        max_length=1000,
-        assume_scheme="https",
-        help_text="Slack or webhook: target URL",
+class ChannelForm(OutboundURLFormMixin, forms.ModelForm):
+    url = OutboundURLField(
+        required=False, max_length=1000, help_text="Slack or webhook: target URL"
     )
 
     class Meta:

@@ -23,6 +23,9 @@ from .models import Channel, Notification
 from .notifications import BaseNotification, notification_for
 from .services import wants
 
+# Enough for an excerpt of an error page; the rest of a reply is never read.
+RESPONSE_BYTES = 16 * 1024
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -69,15 +72,15 @@ def send_email(channel: Channel, message: BaseNotification) -> Outcome:
         email.attach_alternative(html, "text/html")
         email.send()
     except smtplib.SMTPRecipientsRefused as exc:
-        return Outcome(ok=False, error=f"the SMTP server refused the recipients: {exc}")
+        refused = http.excerpt(str(exc))
+        return Outcome(ok=False, error=f"the SMTP server refused the recipients: {refused}")
     except smtplib.SMTPResponseException as exc:
         raw = exc.smtp_error
-        detail = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw or "")
         # 4xx replies are temporary by definition; 5xx will not get better by retrying.
         return Outcome(
             ok=False,
             response_code=exc.smtp_code,
-            error=f"SMTP error {exc.smtp_code}: {detail}"[:1000],
+            error=f"SMTP error {exc.smtp_code}: {http.excerpt(raw or b'')}",
             retryable=400 <= exc.smtp_code < 500,
         )
     except (smtplib.SMTPException, OSError) as exc:
@@ -97,11 +100,12 @@ def post_json(channel: Channel, payload: dict[str, Any], *, sign_with: str = "")
         headers[signing.HEADER] = signing.sign(sign_with, body, int(time.time()))
     timeout = settings.ALERTS_HTTP_TIMEOUT
     try:
-        response = http.request(
+        reply = http.request(
             "POST",
             channel.url,
             timeout=timeout,
             allow_private=channel.allow_private,
+            max_bytes=RESPONSE_BYTES,
             content=body,
             headers=headers,
         )
@@ -111,13 +115,17 @@ def post_json(channel: Channel, payload: dict[str, Any], *, sign_with: str = "")
         return Outcome(ok=False, error=f"timed out after {timeout:g} s", retryable=True)
     except httpx.HTTPError as exc:
         # Never echo the URL: Slack webhook URLs are credentials.
-        return Outcome(ok=False, error=f"{type(exc).__name__}: {exc}"[:500], retryable=True)
-    code = response.status_code
+        return Outcome(
+            ok=False, error=f"{type(exc).__name__}: {http.excerpt(str(exc))}", retryable=True
+        )
+    code = reply.status_code
     if 200 <= code < 300:
         return Outcome(ok=True, response_code=code)
+    # Only a short, inert excerpt: the body is the receiver's, and it is shown in the console.
+    said = reply.excerpt()
     return Outcome(
         ok=False,
         response_code=code,
-        error=f"HTTP {code}: {response.text[:300]}",
+        error=f"HTTP {code}: {said}" if said else f"HTTP {code}",
         retryable=code >= 500 or code in (408, 429),
     )

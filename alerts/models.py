@@ -215,7 +215,7 @@ class Channel(models.Model):
         return not prefixes or any(key.startswith(prefix) for prefix in prefixes)
 
     def clean(self) -> None:
-        from opsconsole.http import BlockedDestination, check_destination
+        from opsconsole.http import BlockedDestination, InvalidURL, check_destination
 
         errors: dict[str, Any] = {}
         if self.type == self.Type.EMAIL:
@@ -234,6 +234,8 @@ class Channel(models.Model):
             else:
                 try:
                     check_destination(self.url, allow_private=self.allow_private)
+                except InvalidURL as exc:
+                    errors["url"] = f"Enter a valid URL: {exc}."
                 except BlockedDestination as exc:
                     errors["url"] = f"Refused: {exc}."
             if self.type == self.Type.WEBHOOK and len(self.secret) < 16:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
-from django.db import models
 from django.http import HttpRequest
 
 from health import services
@@ -15,6 +15,7 @@ from health.models import (
     WorkerHeartbeat,
 )
 from opsconsole.admintools import SuperuserOnlyFieldsMixin
+from opsconsole.http import OutboundURLField, OutboundURLFormMixin
 
 
 class ComponentResultInline(admin.TabularInline):
@@ -55,11 +56,30 @@ class HealthCheckAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context=extra_context)
 
 
+class ExternalServiceForm(OutboundURLFormMixin, forms.ModelForm):
+    url = OutboundURLField(max_length=500)
+
+    class Meta:
+        model = ExternalService
+        fields = [
+            "name",
+            "url",
+            "method",
+            "expected_status",
+            "timeout_seconds",
+            "tls_warn_days",
+            "critical",
+            "verify_tls",
+            "allow_private_network",
+            "enabled",
+        ]
+
+
 @admin.register(ExternalService)
 class ExternalServiceAdmin(SuperuserOnlyFieldsMixin, admin.ModelAdmin):
+    form = ExternalServiceForm
     superuser_only_fields = ("allow_private_network",)
     list_display = ("name", "url", "expected_status", "timeout_seconds", "critical", "enabled")
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_filter = ("enabled", "critical")
     search_fields = ("name", "url")
 

@@ -125,10 +125,10 @@ class ExternalService(models.Model):
         return self.name
 
     def clean(self) -> None:
-        from urllib.parse import urlsplit
-
         from django.conf import settings
         from django.core.exceptions import ValidationError
+
+        from opsconsole.http import InvalidURL, parse_url
 
         errors: dict[str, str] = {}
         limit = settings.OPS_HEALTH_EXTERNAL_TIMEOUT
@@ -137,8 +137,11 @@ class ExternalService(models.Model):
                 f"Use 0.1 to {limit:g} seconds (OPS_HEALTH_EXTERNAL_TIMEOUT): probes must answer "
                 "before the load balancer gives up."
             )
-        if urlsplit(self.url).scheme not in {"http", "https"}:
-            errors["url"] = "Only http:// and https:// URLs can be checked."
+        if self.url:
+            try:
+                parse_url(self.url)
+            except InvalidURL as exc:
+                errors["url"] = f"Enter a valid URL: {exc}."
         if not 100 <= self.expected_status <= 599:
             errors["expected_status"] = "An HTTP status is between 100 and 599."
         if errors:
