@@ -132,6 +132,10 @@ def request(
         raise ValueError("a positive timeout is mandatory for outbound HTTP")
     deadline = time.monotonic() + timeout
     parse_url(url)
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise InvalidURL(str(exc)) from None
     backend = GuardedBackend(
         deadline=deadline, allow_private=allow_private, allowed=allowed_networks()
     )
