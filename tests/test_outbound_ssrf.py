@@ -489,6 +489,39 @@ def test_a_webhook_error_page_is_shown_as_a_short_inert_excerpt(
     assert "steal" not in page and "&lt;script" not in page
 
 
+class _RefusingInbox:
+    """An SMTP server whose DATA reply quotes markup and terminal escapes back."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        return "554 <b>rejected</b> <script>x()</script>\x1b[31m spam " + "C" * 400
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("memory_broker")
+def test_an_smtp_servers_refusal_is_kept_as_a_short_inert_excerpt() -> None:
+    from alerts import services
+    from tests.fixtures_alerts import _EphemeralController
+
+    controller = _EphemeralController(_RefusingInbox(), hostname="127.0.0.1", port=0)
+    controller.start()
+    try:
+        with override_settings(
+            EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+            EMAIL_HOST="127.0.0.1",
+            EMAIL_PORT=controller.port,
+            EMAIL_USE_TLS=False,
+            EMAIL_HOST_USER="",
+            EMAIL_HOST_PASSWORD="",
+        ):
+            delivery = services.send_test_notification(make_channel(Channel.Type.EMAIL))
+    finally:
+        controller.stop()
+    assert delivery.response_code == 554
+    assert delivery.error.startswith("SMTP error 554: rejected spam CCC")
+    assert len(delivery.error) <= len("SMTP error 554: ") + http.EXCERPT_CHARS
+    _assert_inert(delivery.error)
+
+
 def garbled_status_line(handler: BaseHTTPRequestHandler) -> None:
     handler.wfile.write(b"HTTP/1.1 2OO <script>alert(1)</script>\x1b[2J" + b"B" * 600 + b"\r\n\r\n")
 
