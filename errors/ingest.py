@@ -74,6 +74,11 @@ STEP = 64 * 1024
 # Deeper JSON is refused before it is parsed: the parsers (and the worker's scrubbing) recurse
 # once per level, and json.loads raises RecursionError near Python's limit (1000).
 MAX_JSON_DEPTH = 100
+# Lines an envelope may have outside item payloads (item headers and blank lines). SDKs send a
+# handful; without a bound, a small compressed body of tiny items costs seconds of parsing.
+MAX_ITEMS = 1000
+# Distinct dropped item types counted by name; any further ones are counted as "other".
+MAX_DROPPED_TYPES = 32
 
 
 def _slices(body: bytes) -> Iterator[bytes]:
@@ -217,7 +222,7 @@ def _reader(source: bytes | BodyReader, limits: Limits) -> BodyReader:
     return source if isinstance(source, BodyReader) else BodyReader(_slices(source), len(source))
 
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _DEPTH_STEP = [0] * 256
 for _open, _close in (b"[]", b"{}"):
@@ -290,7 +295,11 @@ def parse_envelope(source: bytes | BodyReader, limits: Limits) -> Envelope:
     parsed: dict[str, Any] = {}
     too_long = IngestError(400, f"item header longer than {limits.max_header} bytes")
     too_big = IngestError(413, f"event item exceeds {limits.max_event} bytes")
+    lines = 0
     while (line := reader.readline(limits.max_header, too_long)) is not None:
+        lines += 1
+        if lines > MAX_ITEMS:
+            raise IngestError(413, f"more than {MAX_ITEMS} items in the envelope")
         if not line.strip():
             continue
         item = _json_line(line, "item header", limits)
@@ -327,7 +336,10 @@ def parse_envelope(source: bytes | BodyReader, limits: Limits) -> Envelope:
         if is_event:
             envelope.event, parsed = _event_payload(payload, limits)
         else:
-            envelope.dropped[item_type[:40]] = envelope.dropped.get(item_type[:40], 0) + 1
+            name = item_type[:40]
+            if name not in envelope.dropped and len(envelope.dropped) >= MAX_DROPPED_TYPES:
+                name = "other"
+            envelope.dropped[name] = envelope.dropped.get(name, 0) + 1
     if envelope.event is not None:
         event_id = normalize_event_id(headers.get("event_id"))
         if event_id is None:

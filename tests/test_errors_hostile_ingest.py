@@ -2,16 +2,24 @@
 before decoding, and JSON built to break parsers. Each refusal is a 4xx with a short reason,
 never a 500 and never an error event of our own.
 
-What the code before these tests (commit 2e33f06) did with the same input:
-- a brotli bomb was decoded 4 KiB of input at a time, each slice in one call, so 1 GiB of
-  zeros came out whole: tracemalloc peak OLD_BROTLI_PEAK;
-- gzip and deflate bombs were inflated in one call up to the cap, then joined: peak
-  OLD_ZLIB_PEAK with a 16 MiB cap (twice the cap);
+What the code before these tests (commit 2e33f06) did with the same input (tracemalloc peaks
+measured with these tests, 16 MiB cap unless said):
+- a 1 GiB brotli bomb was decoded 4 KiB of input at a time, each slice in one call: 2,051 MiB
+  (now 2.9 MiB);
+- 1 GiB gzip / zlib / raw deflate bombs were inflated in one call up to the cap, then copied:
+  35-36 MiB (now 4.3 MiB, most of it the 1 MiB body's copies in the request);
+- bombs of bare zeros were inflated to the 64 MiB default cap: 128 MiB (now 0.2-0.4 MiB: the
+  first line is refused at 8 KiB);
 - an envelope naming its key only in its `dsn` header was inflated up to the cap before the
-  key was looked at: a wrong key with a bomb answered 413, not 403, after OLD_DSN_PEAK;
+  key was looked at: a wrong key with a bomb answered 413 (not 403) after 35 MiB;
 - 100,000 `[` in an event (orjson refuses, then json.loads raises RecursionError) and deep
   nesting in a header line (json.loads' RecursionError) were 500s, reported as our own errors;
-- a header with a key twice (two event_ids, two types) was accepted.
+- a header with a key twice (two event_ids, two types) was accepted;
+- an event with lone surrogate escapes was accepted and then failed the worker's whole batch
+  ("invalid input syntax for type json"), taking the other events of the batch with it;
+- 16 MiB of blank lines or 700k tiny items were parsed to the end: 6.8 s and 4.4 s of CPU
+  for a body of a few KiB (now 413 after 1,000 lines, in milliseconds);
+- the X-Sentry-Error header of a reason with a non-ASCII character was MIME-encoded.
 Malformed lengths, truncated items, invalid UTF-8, numbers past the 4300-digit limit and headers
 that are not objects were already 400s; their cases here keep them so.
 """
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 import tracemalloc
 import zlib
 from collections.abc import Iterator
@@ -31,7 +40,7 @@ import pytest
 from django.core.signals import got_request_exception
 from django.test import Client, override_settings
 
-from errors.ingest import MAX_JSON_DEPTH
+from errors.ingest import MAX_DROPPED_TYPES, MAX_ITEMS, MAX_JSON_DEPTH, Limits, parse_envelope
 from errors.models import ErrorReport, InboxEvent
 from errors.services import digest
 from tests.fixtures_errors import (
@@ -483,3 +492,26 @@ def test_lone_surrogate_escapes_are_stored_replaced_and_do_not_break_the_digest(
     assert report.tags.get("t?") == "v", report.tags
     assert ErrorReport.objects.filter(event_id=other["event_id"]).exists()
     assert hostile["crashes"] == []
+
+
+@pytest.mark.parametrize(
+    "filler",
+    [b"\n" * (16 * MIB), b'{"type":"session"}\n{}\n' * 700_000],
+    ids=["16 MiB of blank lines", "700k tiny items"],
+)
+def test_an_envelope_of_countless_lines_is_refused_413_at_the_item_cap(project, hostile, filler):
+    proj, key = project
+    body = gz(HEAD + b"\n" + filler)
+    started = time.monotonic()
+    response = post_envelope(hostile["client"], proj.pk, body, key=key, encoding="gzip")
+    elapsed = time.monotonic() - started
+    assert refused(response, hostile, 413) == f"more than {MAX_ITEMS} items in the envelope"
+    assert elapsed < 2, f"{elapsed:.1f} s"
+
+
+def test_dropped_item_types_are_counted_under_a_bounded_number_of_names():
+    body = b"{}\n" + b"".join(b'{"type":"t%d"}\n{}\n' % n for n in range(400))
+    limits = Limits(max_compressed=MIB, max_decompressed=MIB, max_event=MIB, max_header=8192)
+    dropped = parse_envelope(body, limits).dropped
+    assert len(dropped) == MAX_DROPPED_TYPES + 1
+    assert dropped["other"] == 400 - MAX_DROPPED_TYPES and dropped["t0"] == 1
