@@ -222,7 +222,6 @@ def _reader(source: bytes | BodyReader, limits: Limits) -> BodyReader:
     return source if isinstance(source, BodyReader) else BodyReader(_slices(source), len(source))
 
 
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _DEPTH_STEP = [0] * 256
 for _open, _close in (b"[]", b"{}"):
@@ -230,10 +229,12 @@ for _open, _close in (b"[]", b"{}"):
 
 
 def json_depth(data: bytes) -> int:
-    """How deep arrays and objects nest, in one linear pass and without recursion.
-    Brackets inside strings do not count; an unterminated string's brackets do (that
-    only ever overestimates, and the text is not JSON anyway)."""
-    brackets = _STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
+    """How deep arrays and objects nest, in linear passes and without recursion.
+    Brackets inside strings do not count: once escaped backslashes and escaped quotes are
+    gone, every other quote opens or closes a string."""
+    unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    outside_strings = b"".join(unescaped.split(b'"')[::2])
+    brackets = outside_strings.translate(None, _NOT_BRACKETS)
     if not brackets:
         return 0
     return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)))

@@ -40,7 +40,14 @@ import pytest
 from django.core.signals import got_request_exception
 from django.test import Client, override_settings
 
-from errors.ingest import MAX_DROPPED_TYPES, MAX_ITEMS, MAX_JSON_DEPTH, Limits, parse_envelope
+from errors.ingest import (
+    MAX_DROPPED_TYPES,
+    MAX_ITEMS,
+    MAX_JSON_DEPTH,
+    Limits,
+    json_depth,
+    parse_envelope,
+)
 from errors.models import ErrorReport, InboxEvent
 from errors.services import digest
 from tests.fixtures_errors import (
@@ -515,3 +522,20 @@ def test_dropped_item_types_are_counted_under_a_bounded_number_of_names():
     dropped = parse_envelope(body, limits).dropped
     assert len(dropped) == MAX_DROPPED_TYPES + 1
     assert dropped["other"] == 400 - MAX_DROPPED_TYPES and dropped["t0"] == 1
+
+
+@pytest.mark.parametrize(
+    "text,depth",
+    [
+        (b"1", 0),
+        (b"[]", 1),
+        (b'{"a":[{"b":[]}]}', 4),
+        (b'["[[[", "]]]]]]"]', 1),
+        (b'["\\"[[[", "\\\\", [[]]]', 3),
+        (b'{"k\\\\\\"[": ["\\\\\\\\"], "x": {"y": "}}}}"}}', 2),
+        (b'"\\u005b\\u005b"', 0),
+        (b"[" * 3 + b'"unterminated [[[[', 3),
+    ],
+)
+def test_the_depth_scan_counts_brackets_outside_strings_only(text, depth):
+    assert json_depth(text) == depth
