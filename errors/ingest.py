@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import re
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -67,69 +69,215 @@ def key_from_dsn(dsn: object) -> str | None:
         return None
 
 
-def decompress(body: bytes, encoding: str, limits: Limits) -> bytes:
-    """Decode the Content-Encoding, never producing more than `max_decompressed` bytes."""
-    encoding = encoding.strip().lower()
-    if encoding in ("", "identity"):
-        data = body
-    elif encoding in ("gzip", "x-gzip"):
-        data = _inflate(body, zlib.MAX_WBITS | 16, limits)
-    elif encoding == "deflate":
-        # RFC 1950 (zlib-wrapped) per spec; some clients send raw deflate, so fall back to it.
-        try:
-            data = _inflate(body, zlib.MAX_WBITS, limits)
-        except IngestError as exc:
-            if exc.status == 413:
-                raise
-            data = _inflate(body, -zlib.MAX_WBITS, limits)
-    elif encoding == "br":
-        data = _unbrotli(body, limits)
-    else:
-        raise IngestError(415, f"unsupported Content-Encoding {encoding[:30]!r}")
-    if len(data) > limits.max_decompressed:
-        raise IngestError(413, f"body exceeds {limits.max_decompressed} bytes decompressed")
-    return data
+# Decoded bytes produced per step: a bomb is noticed within one step of passing the cap.
+STEP = 64 * 1024
+# Deeper JSON is refused before it is parsed: the parsers (and the worker's scrubbing) recurse
+# once per level, and json.loads raises RecursionError near Python's limit (1000).
+MAX_JSON_DEPTH = 100
+# Lines an envelope may have outside item payloads (item headers and blank lines). SDKs send a
+# handful; without a bound, a small compressed body of tiny items costs seconds of parsing.
+MAX_ITEMS = 1000
+# Distinct dropped item types counted by name; any further ones are counted as "other".
+MAX_DROPPED_TYPES = 32
 
 
-def _inflate(body: bytes, wbits: int, limits: Limits) -> bytes:
+def _slices(body: bytes) -> Iterator[bytes]:
+    for start in range(0, len(body), STEP):
+        yield body[start : start + STEP]
+
+
+def _inflate(body: bytes, wbits: int) -> Iterator[bytes]:
     inflater = zlib.decompressobj(wbits)
+    data = body
     try:
-        out = inflater.decompress(body, limits.max_decompressed + 1)
-        if len(out) > limits.max_decompressed or inflater.unconsumed_tail:
-            raise IngestError(413, f"body exceeds {limits.max_decompressed} bytes decompressed")
-        if not inflater.eof:
-            raise IngestError(400, "truncated compressed body")
+        while not inflater.eof:
+            out = inflater.decompress(data, STEP)
+            data = inflater.unconsumed_tail
+            if out:
+                yield out
+            elif not data:
+                raise IngestError(400, "truncated compressed body")
     except zlib.error as exc:
         raise IngestError(400, f"cannot decompress body: {exc}") from None
-    return out
 
 
-def _unbrotli(body: bytes, limits: Limits) -> bytes:
+def _unbrotli(body: bytes) -> Iterator[bytes]:
     decoder = brotli.Decompressor()
-    out = bytearray()
     try:
-        # Feed in slices so a bomb is caught after at most one slice's expansion.
-        for start in range(0, len(body), 4096):
-            out += decoder.process(body[start : start + 4096])
-            if len(out) > limits.max_decompressed:
-                raise IngestError(413, f"body exceeds {limits.max_decompressed} bytes decompressed")
-        if not decoder.is_finished():
-            raise IngestError(400, "truncated brotli body")
+        # The decoder keeps the input it has not decoded yet; each call with empty input
+        # yields the next bounded piece of output, until there is none.
+        out = decoder.process(body, output_buffer_limit=STEP)
+        while out:
+            yield out
+            out = decoder.process(b"", output_buffer_limit=STEP)
     except brotli.error as exc:
         raise IngestError(400, f"cannot decompress body: {exc}") from None
-    return bytes(out)
+    if not decoder.is_finished():
+        raise IngestError(400, "truncated brotli body")
+
+
+def _zlib_wrapped(body: bytes) -> bool:
+    """RFC 1950 header: method 8, window <= 32 KiB, header checksum divisible by 31."""
+    return (
+        len(body) >= 2
+        and body[0] & 0x0F == 8
+        and body[0] >> 4 <= 7
+        and ((body[0] << 8 | body[1]) % 31 == 0)
+    )
+
+
+class BodyReader:
+    """The request body, decoded on demand in steps of at most STEP bytes (a little more for
+    brotli). Nothing is decoded before it is asked for, only the unread part of one step is
+    held, and decoding past `limit` bytes in total raises 413."""
+
+    def __init__(self, chunks: Iterable[bytes], limit: int) -> None:
+        self._chunks = iter(chunks)
+        self._limit = limit
+        self._buf = b""
+        self._pos = 0
+        self._total = 0
+        self.envelope_headers: dict[str, Any] | None = None
+
+    def _fill(self) -> bool:
+        """Make unread bytes available in _buf; False at the end of the body."""
+        while self._pos >= len(self._buf):
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return False
+            self._total += len(chunk)
+            if self._total > self._limit:
+                raise IngestError(413, f"body exceeds {self._limit} bytes decompressed")
+            self._buf, self._pos = chunk, 0
+        return True
+
+    def readline(self, limit: int, too_long: IngestError) -> bytes | None:
+        """The next line without its newline, None at the end; `too_long` past `limit`."""
+        parts: list[bytes] = []
+        size = 0
+        while self._fill():
+            end = self._buf.find(b"\n", self._pos)
+            stop = len(self._buf) if end == -1 else end
+            size += stop - self._pos
+            if size > limit:
+                raise too_long
+            parts.append(self._buf[self._pos : stop])
+            if end != -1:
+                self._pos = end + 1
+                return b"".join(parts)
+            self._pos = stop
+        return b"".join(parts) if parts else None
+
+    def skip_line(self) -> None:
+        while self._fill():
+            end = self._buf.find(b"\n", self._pos)
+            if end != -1:
+                self._pos = end + 1
+                return
+            self._pos = len(self._buf)
+
+    def read(self, size: int) -> bytes:
+        """Up to `size` bytes (fewer only at the end). Callers cap `size` first."""
+        parts: list[bytes] = []
+        while size > 0 and self._fill():
+            piece = self._buf[self._pos : self._pos + size]
+            self._pos += len(piece)
+            size -= len(piece)
+            parts.append(piece)
+        return b"".join(parts)
+
+    def skip(self, size: int) -> int:
+        """Discard up to `size` bytes without keeping them; how many there were."""
+        skipped = 0
+        while skipped < size and self._fill():
+            step = min(size - skipped, len(self._buf) - self._pos)
+            self._pos += step
+            skipped += step
+        return skipped
+
+    def peek(self) -> bytes:
+        """The next byte, not consumed; b"" at the end."""
+        return self._buf[self._pos : self._pos + 1] if self._fill() else b""
+
+
+def open_body(body: bytes, encoding: str, limits: Limits) -> BodyReader:
+    """A reader decoding the Content-Encoding lazily, never past `max_decompressed` bytes."""
+    encoding = encoding.strip().lower()
+    chunks: Iterator[bytes]
+    if encoding in ("", "identity"):
+        chunks = _slices(body)
+    elif encoding in ("gzip", "x-gzip"):
+        chunks = _inflate(body, zlib.MAX_WBITS | 16)
+    elif encoding == "deflate":
+        # RFC 1950 (zlib-wrapped) per spec; some clients send raw deflate (RFC 1951).
+        chunks = _inflate(body, zlib.MAX_WBITS if _zlib_wrapped(body) else -zlib.MAX_WBITS)
+    elif encoding == "br":
+        chunks = _unbrotli(body)
+    else:
+        raise IngestError(415, f"unsupported Content-Encoding {encoding[:30]!r}")
+    return BodyReader(chunks, limits.max_decompressed)
+
+
+def _reader(source: bytes | BodyReader, limits: Limits) -> BodyReader:
+    return source if isinstance(source, BodyReader) else BodyReader(_slices(source), len(source))
+
+
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_DEPTH_STEP = [0] * 256
+for _open, _close in (b"[]", b"{}"):
+    _DEPTH_STEP[_open], _DEPTH_STEP[_close] = 1, -1
+
+
+def json_depth(data: bytes) -> int:
+    """How deep arrays and objects nest, in linear passes and without recursion.
+    Brackets inside strings do not count: once escaped backslashes and escaped quotes are
+    gone, every other quote opens or closes a string."""
+    unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    outside_strings = b"".join(unescaped.split(b'"')[::2])
+    brackets = outside_strings.translate(None, _NOT_BRACKETS)
+    if not brackets:
+        return 0
+    return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)))
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise _DuplicateKey
+    return value
 
 
 def _json_line(line: bytes, what: str, limits: Limits) -> dict[str, Any]:
     if len(line) > limits.max_header:
         raise IngestError(400, f"{what} longer than {limits.max_header} bytes")
+    if json_depth(line) > MAX_JSON_DEPTH:
+        raise IngestError(400, f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
     try:
-        value = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
+        # A header is read once here and trusted after; with two values for one key, which
+        # one a reader sees would depend on its parser.
+        value = json.loads(line, object_pairs_hook=_unique_keys)
+    except _DuplicateKey:
+        raise IngestError(400, f"{what} has a duplicate key") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise IngestError(400, f"{what} is not valid JSON") from None
     if not isinstance(value, dict):
         raise IngestError(400, f"{what} is not a JSON object")
     return value
+
+
+def envelope_header(source: BodyReader, limits: Limits) -> dict[str, Any]:
+    """The envelope's first line, decoding no further than it (at most `max_header` bytes)."""
+    if source.envelope_headers is None:
+        line = source.readline(
+            limits.max_header,
+            IngestError(400, f"envelope header longer than {limits.max_header} bytes"),
+        )
+        source.envelope_headers = _json_line(line or b"", "envelope header", limits)
+    return source.envelope_headers
 
 
 def normalize_event_id(value: object) -> str | None:
@@ -139,45 +287,60 @@ def normalize_event_id(value: object) -> str | None:
     return value.lower() if EVENT_ID.match(value) else None
 
 
-def parse_envelope(data: bytes, limits: Limits) -> Envelope:
-    """Parse an envelope; keep the (single) event item, count everything else."""
-    header_line, _, rest = data.partition(b"\n")
-    headers = _json_line(header_line, "envelope header", limits)
+def parse_envelope(source: bytes | BodyReader, limits: Limits) -> Envelope:
+    """Parse an envelope as it is decoded; keep the (single) event item, count and skip
+    everything else without holding it."""
+    reader = _reader(source, limits)
+    headers = envelope_header(reader, limits)
     envelope = Envelope(headers=headers)
     parsed: dict[str, Any] = {}
-    pos = 0
-    while pos < len(rest):
-        end = rest.find(b"\n", pos)
-        line = rest[pos:] if end == -1 else rest[pos:end]
-        pos = len(rest) if end == -1 else end + 1
+    too_long = IngestError(400, f"item header longer than {limits.max_header} bytes")
+    too_big = IngestError(413, f"event item exceeds {limits.max_event} bytes")
+    lines = 0
+    while (line := reader.readline(limits.max_header, too_long)) is not None:
+        lines += 1
+        if lines > MAX_ITEMS:
+            raise IngestError(413, f"more than {MAX_ITEMS} items in the envelope")
         if not line.strip():
             continue
         item = _json_line(line, "item header", limits)
         item_type = item.get("type")
         if not isinstance(item_type, str) or not item_type:
             raise IngestError(400, "item header has no type")
+        is_event = item_type in EVENT_ITEM_TYPES
+        if is_event and envelope.event is not None:
+            raise IngestError(400, "more than one event item in the envelope")
+        payload = b""
         length = item.get("length")
         if length is None:
-            end = rest.find(b"\n", pos)
-            payload = rest[pos:] if end == -1 else rest[pos:end]
-            pos = len(rest) if end == -1 else end + 1
+            # No length: the payload runs to the next newline.
+            if is_event:
+                payload = reader.readline(limits.max_event, too_big) or b""
+            else:
+                reader.skip_line()
         else:
             if not isinstance(length, int) or isinstance(length, bool) or length < 0:
                 raise IngestError(400, "item length is not a non-negative integer")
-            payload = rest[pos : pos + length]
-            if len(payload) < length:
+            if is_event:
+                if length > limits.max_event:
+                    raise too_big
+                payload = reader.read(length)
+                got = len(payload)
+            else:
+                got = reader.skip(length)
+            if got < length:
                 raise IngestError(400, "item shorter than its declared length")
-            pos += length
-            if pos < len(rest):
-                if rest[pos : pos + 1] != b"\n":
-                    raise IngestError(400, "item longer than its declared length")
-                pos += 1
-        if item_type in EVENT_ITEM_TYPES:
-            if envelope.event is not None:
-                raise IngestError(400, "more than one event item in the envelope")
+            after = reader.peek()
+            if after not in (b"", b"\n"):
+                raise IngestError(400, "item longer than its declared length")
+            reader.skip(len(after))
+        if is_event:
             envelope.event, parsed = _event_payload(payload, limits)
         else:
-            envelope.dropped[item_type[:40]] = envelope.dropped.get(item_type[:40], 0) + 1
+            name = item_type[:40]
+            if name not in envelope.dropped and len(envelope.dropped) >= MAX_DROPPED_TYPES:
+                name = "other"
+            envelope.dropped[name] = envelope.dropped.get(name, 0) + 1
     if envelope.event is not None:
         event_id = normalize_event_id(headers.get("event_id"))
         if event_id is None:
@@ -195,24 +358,39 @@ def loads(data: bytes) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
-        return json.loads(data)
+        pass
+    # Strict UTF-8 (json.loads alone would let encoded surrogates through).
+    value = json.loads(data.decode("utf-8"))
+    # orjson refuses lone surrogate escapes ("\\udcff"), which Python's json writes for
+    # undecodable file names; PostgreSQL refuses them too, so they become "?" here, for the
+    # endpoint and the worker alike.
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        value = json.loads(text.encode("utf-8", "replace"))
+    return value
 
 
 def _event_payload(payload: bytes, limits: Limits) -> tuple[bytes, dict[str, Any]]:
     if len(payload) > limits.max_event:
         raise IngestError(413, f"event item exceeds {limits.max_event} bytes")
+    if json_depth(payload) > MAX_JSON_DEPTH:
+        raise IngestError(400, f"event item nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         event = loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # ValueError includes integers past Python's 4300-digit conversion limit.
         raise IngestError(400, "event item is not valid JSON") from None
     if not isinstance(event, dict):
         raise IngestError(400, "event item is not a JSON object")
     return payload, event
 
 
-def parse_store(data: bytes, limits: Limits) -> Envelope:
+def parse_store(source: bytes | BodyReader, limits: Limits) -> Envelope:
     """The legacy /store/ body: one JSON event."""
-    payload, parsed = _event_payload(data, limits)
+    reader = _reader(source, limits)
+    payload, parsed = _event_payload(reader.read(limits.max_event + 1), limits)
     event_id = normalize_event_id(parsed.get("event_id"))
     if event_id is None:
         raise IngestError(400, "event without a valid event_id")

@@ -16,11 +16,13 @@ from django.views.decorators.csrf import csrf_exempt
 
 from errors import ratelimit, services
 from errors.ingest import (
+    BodyReader,
     Envelope,
     IngestError,
     Limits,
-    decompress,
+    envelope_header,
     key_from_dsn,
+    open_body,
     parse_auth_header,
     parse_envelope,
     parse_store,
@@ -48,7 +50,9 @@ def _answer(status: int, body: dict[str, object], **headers: str) -> HttpRespons
 
 
 def _error(exc: IngestError) -> HttpResponse:
-    return _answer(exc.status, {"detail": exc.reason}, **{"X-Sentry-Error": exc.reason})
+    # HTTP headers are ASCII; anything else would be MIME-encoded into an unreadable line.
+    header = exc.reason.encode("ascii", "backslashreplace").decode()
+    return _answer(exc.status, {"detail": exc.reason}, **{"X-Sentry-Error": header})
 
 
 def _key_from_request(request: HttpRequest) -> str | None:
@@ -121,7 +125,7 @@ def _authenticate(project_id: int, key: str | None) -> ProjectKey:
 
 
 def _ingest(
-    request: HttpRequest, project_id: int, parse: Callable[[bytes, Limits], Envelope]
+    request: HttpRequest, project_id: int, parse: Callable[[BodyReader, Limits], Envelope]
 ) -> HttpResponse:
     if request.method == "OPTIONS":
         return _answer(200, {})
@@ -132,10 +136,13 @@ def _ingest(
         key = _key_from_request(request)
         project_key = _authenticate(project_id, key) if key else None
         body = _read_body(request, limits)
-        data = decompress(body, request.META.get("HTTP_CONTENT_ENCODING", ""), limits)
-        envelope = parse(data, limits)
+        reader = open_body(body, request.META.get("HTTP_CONTENT_ENCODING", ""), limits)
         if project_key is None:
-            project_key = _authenticate(project_id, key_from_dsn(envelope.headers.get("dsn")))
+            # Only an envelope names its DSN, in its first line: decode that far (bounded),
+            # authenticate, and only then decode and parse the rest.
+            dsn = envelope_header(reader, limits).get("dsn") if parse is parse_envelope else None
+            project_key = _authenticate(project_id, key_from_dsn(dsn))
+        envelope = parse(reader, limits)
         project = project_key.project
         if envelope.event is not None:
             retry_after = ratelimit.check(project.pk, project.rate_limit_per_minute)
