@@ -282,8 +282,11 @@ CELERY_BEAT_SCHEDULE.update(
 
 # --- errors ---------------------------------------------------------------------------------
 SENTRY_DSN = env_str("SENTRY_DSN")
-# Where users reach the console: DSNs and alert links are built from it.
-OPS_PUBLIC_URL = env_str("OPS_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# Where users reach the console: DSNs and every link in alerts are built from it.
+# ALERTS_CONSOLE_URL is its deprecated alias, read only when OPS_PUBLIC_URL is not set.
+OPS_PUBLIC_URL = (
+    env_str("OPS_PUBLIC_URL") or env_str("ALERTS_CONSOLE_URL") or "http://127.0.0.1:8000"
+).rstrip("/")
 # Capture our own errors through sentry-sdk (in-process transport). Off under the test settings;
 # tests that need it turn it on explicitly.
 OPS_ERRORS_CAPTURE = env_bool("OPS_ERRORS_CAPTURE", OPS_ENVIRONMENT != "test")
@@ -372,7 +375,6 @@ ALERTS_RETRY_BACKOFF_MAX = env_duration("ALERTS_RETRY_BACKOFF_MAX", "15m")
 ALERTS_HTTP_TIMEOUT = env_float("ALERTS_HTTP_TIMEOUT", 5.0, minimum=0.1)
 ALERTS_SMTP_TIMEOUT = env_float("ALERTS_SMTP_TIMEOUT", 10.0, minimum=0.1)
 ALERTS_RETENTION_DAYS = env_int("ALERTS_RETENTION_DAYS", 30, minimum=1)
-ALERTS_CONSOLE_URL = env_str("ALERTS_CONSOLE_URL", "http://localhost:8000").rstrip("/")
 CELERY_BEAT_SCHEDULE.update(
     {
         "alerts-dispatch": {
