@@ -2,17 +2,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes import admin as axes_admin
+from axes.handlers.proxy import AxesProxyHandler
+from axes.models import AccessAttempt
 from django.contrib import admin
 from django.contrib.admin.actions import delete_selected
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from opsconsole import audit
+from opsconsole.admintools import AUDITS_ITSELF
 from opsconsole.models import SystemLog
-
-admin.site.site_header = "Ops Console"
-admin.site.site_title = "Ops Console"
-admin.site.index_title = "Operations"
 
 # How many deleted objects a bulk-deletion audit record names one by one.
 BULK_DELETE_LISTED = 100
@@ -48,6 +48,9 @@ def audited_delete_selected(
     return result
 
 
+# Its records above (and the LogEntry of a single deletion) are the audit trail of this action.
+setattr(audited_delete_selected, AUDITS_ITSELF, True)
+
 # Replaces the site-wide action of the same name for every ModelAdmin, third-party ones too.
 admin.site.add_action(audited_delete_selected, "delete_selected")
 
@@ -70,3 +73,21 @@ class SystemLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
+    """django-axes' login-attempt records, with its clean-up action made to work."""
+
+    @admin.action(
+        description=axes_admin.AccessAttemptAdmin.cleanup_expired_attempts.short_description
+    )
+    def cleanup_expired_attempts(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        # Its handler measures expiry from the request's attempt time, which django-axes only
+        # sets on login requests: without it the action fails with an AttributeError.
+        AxesProxyHandler.update_request(request)
+        super().cleanup_expired_attempts(request, queryset)
+
+
+if admin.site.is_registered(AccessAttempt):
+    admin.site.unregister(AccessAttempt)
+    admin.site.register(AccessAttempt, AccessAttemptAdmin)
