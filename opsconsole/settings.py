@@ -74,6 +74,10 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     # Login throttling; before opsconsole, so a failure is counted before it is audited.
     "axes",
+    # Second factor for the console (OPS_ADMIN_OTP); installed always so switching it on needs
+    # no migration.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "django.contrib.sessions",
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
@@ -104,6 +108,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: answers a locked-out login with 429.
@@ -447,7 +452,7 @@ LOGIN_URL = "admin:login"
 # one client address lock that pair out for OPS_LOGIN_COOLOFF; each further try during the
 # lockout extends it. The address is our proxy-aware client IP (opsconsole.clientip).
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    "opsconsole.auth.ThrottledLoginBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_ENABLED = env_bool("OPS_LOGIN_THROTTLING", True)
@@ -459,6 +464,10 @@ AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 # Never stored in the attempt records: the password (always), the CSRF token, a TOTP code.
 AXES_SENSITIVE_PARAMETERS = ["csrfmiddlewaretoken", "otp_token"]
+# OPS_ADMIN_OTP=1: the console asks for a TOTP code (django-otp) at login and admits only
+# sessions verified by one; each operator needs a confirmed TOTP device (README: Console).
+OPS_ADMIN_OTP = env_bool("OPS_ADMIN_OTP", False)
+OTP_TOTP_ISSUER = OPS_SITE_NAME
 
 # --- security -------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

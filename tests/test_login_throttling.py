@@ -101,3 +101,12 @@ def test_behind_a_proxy_the_lockout_is_per_client_address_not_per_proxy(
     other = login(Client(), "right-password", HTTP_X_FORWARDED_FOR="198.51.100.4", **proxy)
     assert other.status_code == 302
     assert SystemLog.objects.get(action="auth.locked_out").ip_address == "203.0.113.7"
+
+
+def test_a_login_without_a_request_is_not_throttled_and_still_checks_the_password(alice) -> None:
+    from django.contrib.auth import authenticate
+
+    # A management command or a script has no client to throttle by.
+    assert authenticate(username="alice", password="right-password") == alice
+    assert authenticate(username="alice", password="wrong") is None
+    assert Client().login(username="alice", password="right-password")
