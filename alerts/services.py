@@ -219,9 +219,10 @@ def _snapshot(alert: Alert, state: str) -> dict[str, Any]:
 
 
 def absolute_url(path: str) -> str:
+    """A link in a notification: console paths are made absolute on OPS_PUBLIC_URL."""
     if path.startswith(("http://", "https://")):
         return path
-    return f"{settings.ALERTS_CONSOLE_URL}/{path.lstrip('/')}"
+    return f"{settings.OPS_PUBLIC_URL}/{path.lstrip('/')}"
 
 
 def wants(channel: Channel, item: dict[str, Any]) -> bool:

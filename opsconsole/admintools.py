@@ -1,10 +1,38 @@
-"""Pieces every app's ModelAdmins share."""
+"""Pieces every app's ModelAdmins share, and the console's admin site.
+
+The site wraps every ModelAdmin registered on it, third-party ones included (django-celery-beat,
+django-celery-results, django.contrib.auth), so that each admin action
+- needs a permission: its `allowed_permissions`, or "change" when it declares none (Django
+  itself lets anyone who may view a changelist run an action that declares none);
+- is written to the audit trail when it runs, and when it is refused.
+Changes made through change forms, add and delete are recorded from Django's LogEntry rows
+(opsconsole.receivers).
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django_otp.admin import OTPAdminAuthenticationForm, _admin_template_for_django_version
+
+from opsconsole import audit
+
+# What an action that declares no `allowed_permissions` needs: it changes data.
+DEFAULT_ACTION_PERMISSIONS = ("change",)
+# How many selected objects an audit record names one by one.
+AUDIT_LISTED_OBJECTS = 100
+# Set on an action that writes its own audit records (so it is not recorded twice).
+AUDITS_ITSELF = "ops_audits_itself"
+
+Action = Callable[[Any, HttpRequest, QuerySet[Any]], Any]
 
 
 class SuperuserOnlyFieldsMixin:
@@ -21,3 +49,130 @@ class SuperuserOnlyFieldsMixin:
         if not request.user.is_superuser:
             fields += [f for f in self.superuser_only_fields if f not in fields]
         return fields
+
+
+def action_permissions(func: Any) -> tuple[str, ...]:
+    return tuple(getattr(func, "allowed_permissions", None) or DEFAULT_ACTION_PERMISSIONS)
+
+
+def may_run(model_admin: Any, request: HttpRequest, func: Any) -> bool:
+    # Django's rule for `allowed_permissions`: any one of them suffices.
+    return any(
+        getattr(model_admin, f"has_{name}_permission")(request) for name in action_permissions(func)
+    )
+
+
+def _label(model_admin: Any) -> str:
+    opts = model_admin.model._meta
+    return f"{opts.app_label}.{opts.model_name}"
+
+
+def _record(model_admin: Any, request: HttpRequest, name: str, result: str, **details: Any) -> None:
+    count = details.get("count")
+    target = f"{_label(model_admin)}: {name}" + (
+        f" on {count} objects" if count is not None else ""
+    )
+    audit.record(
+        "admin.action",
+        actor=request.user,
+        target=target,
+        result=result,
+        details={"action": name, "model": _label(model_admin), **details},
+    )
+
+
+def guarded_action(func: Action, name: str) -> Action:
+    """`func`, refused without its permission and recorded in the audit trail when it runs."""
+
+    @functools.wraps(func)
+    def run(model_admin: Any, request: HttpRequest, queryset: QuerySet[Any]) -> Any:
+        if not may_run(model_admin, request, func):
+            _record(model_admin, request, name, "denied", needs=list(action_permissions(func)))
+            raise PermissionDenied
+        if getattr(func, AUDITS_ITSELF, False):
+            return func(model_admin, request, queryset)
+        count = queryset.count()
+        objects = [str(pk) for pk in queryset.values_list("pk", flat=True)[:AUDIT_LISTED_OBJECTS]]
+        try:
+            response = func(model_admin, request, queryset)
+        except Exception as exc:
+            _record(
+                model_admin, request, name, "failure",
+                count=count, objects=objects, error=type(exc).__name__,
+            )  # fmt: skip
+            raise
+        _record(model_admin, request, name, "success", count=count, objects=objects)
+        return response
+
+    return run
+
+
+def _posted_action(request: HttpRequest) -> str:
+    """The action a changelist POST asks for (the form whose button was pressed)."""
+    names = request.POST.getlist("action")
+    try:
+        index = int(request.POST.get("index", 0))
+    except ValueError:
+        index = 0
+    return names[index] if 0 <= index < len(names) else ""
+
+
+class GuardedActionsMixin:
+    """Mixed into every ModelAdmin the console's site registers (see OpsAdminSite.register)."""
+
+    def get_actions(self, request: HttpRequest) -> dict[str, tuple[Action, str, str]]:
+        actions = super().get_actions(request)  # type: ignore[misc]
+        return {
+            key: (guarded_action(func, name), name, description)
+            for key, (func, name, description) in actions.items()
+            if may_run(self, request, func)
+        }
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        # An action the user may not run is not offered, and Django would answer its POST with
+        # the changelist; refuse it openly instead, and record the attempt.
+        if request.method == "POST" and "index" in request.POST and "_save" not in request.POST:
+            name = _posted_action(request)
+            known = {n for _, n, _ in self._get_base_actions()}  # type: ignore[attr-defined]
+            if name in known and name not in self.get_actions(request):
+                _record(self, request, name, "denied")
+                raise PermissionDenied
+        return super().changelist_view(request, extra_context)  # type: ignore[misc]
+
+
+class OpsAdminSite(admin.AdminSite):
+    """The console's admin site: every registered ModelAdmin gets guarded, audited actions."""
+
+    site_header = "Ops Console"
+    site_title = "Ops Console"
+    index_title = "Operations"
+
+    # With OPS_ADMIN_OTP, the login asks for a TOTP code and only a session verified by one is
+    # let in (django-otp's OTPAdminSite, read per request so the flag needs no other change).
+    @property
+    def login_form(self) -> Any:  # type: ignore[override]
+        return OTPAdminAuthenticationForm if settings.OPS_ADMIN_OTP else AdminAuthenticationForm
+
+    @property
+    def login_template(self) -> str | None:  # type: ignore[override]
+        return _admin_template_for_django_version() if settings.OPS_ADMIN_OTP else None
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        if not super().has_permission(request):
+            return False
+        return not settings.OPS_ADMIN_OTP or bool(request.user.is_verified())  # type: ignore[union-attr]
+
+    def register(
+        self,
+        model_or_iterable: type[Model] | Iterable[type[Model]],
+        admin_class: Any = None,
+        **options: Any,
+    ) -> None:
+        admin_class = admin_class or admin.ModelAdmin
+        if not issubclass(admin_class, GuardedActionsMixin):
+            admin_class = type(
+                admin_class.__name__,
+                (GuardedActionsMixin, admin_class),
+                {"__module__": admin_class.__module__, "__qualname__": admin_class.__qualname__},
+            )
+        super().register(model_or_iterable, admin_class, **options)

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class OpsConsoleConfig(AppConfig):
@@ -7,3 +8,11 @@ class OpsConsoleConfig(AppConfig):
 
     def ready(self) -> None:
         from opsconsole import checks, receivers  # noqa: F401  (registers checks and receivers)
+
+
+class OpsAdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin with the console's site (opsconsole.admintools.OpsAdminSite) as
+    `admin.site`, so third-party ModelAdmins are registered on it too."""
+
+    default = False  # named in INSTALLED_APPS; OpsConsoleConfig stays this module's default
+    default_site = "opsconsole.admintools.OpsAdminSite"

@@ -69,9 +69,15 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "1
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "opsconsole.apps.OpsAdminConfig",  # django.contrib.admin with the console's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
+    # Login throttling; before opsconsole, so a failure is counted before it is audited.
+    "axes",
+    # Second factor for the console (OPS_ADMIN_OTP); installed always so switching it on needs
+    # no migration.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "django.contrib.sessions",
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
@@ -102,8 +108,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: answers a locked-out login with 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "opsconsole.urls"
@@ -282,8 +291,11 @@ CELERY_BEAT_SCHEDULE.update(
 
 # --- errors ---------------------------------------------------------------------------------
 SENTRY_DSN = env_str("SENTRY_DSN")
-# Where users reach the console: DSNs and alert links are built from it.
-OPS_PUBLIC_URL = env_str("OPS_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# Where users reach the console: DSNs and every link in alerts are built from it.
+# ALERTS_CONSOLE_URL is its deprecated alias, read only when OPS_PUBLIC_URL is not set.
+OPS_PUBLIC_URL = (
+    env_str("OPS_PUBLIC_URL") or env_str("ALERTS_CONSOLE_URL") or "http://127.0.0.1:8000"
+).rstrip("/")
 # Capture our own errors through sentry-sdk (in-process transport). Off under the test settings;
 # tests that need it turn it on explicitly.
 OPS_ERRORS_CAPTURE = env_bool("OPS_ERRORS_CAPTURE", OPS_ENVIRONMENT != "test")
@@ -372,7 +384,6 @@ ALERTS_RETRY_BACKOFF_MAX = env_duration("ALERTS_RETRY_BACKOFF_MAX", "15m")
 ALERTS_HTTP_TIMEOUT = env_float("ALERTS_HTTP_TIMEOUT", 5.0, minimum=0.1)
 ALERTS_SMTP_TIMEOUT = env_float("ALERTS_SMTP_TIMEOUT", 10.0, minimum=0.1)
 ALERTS_RETENTION_DAYS = env_int("ALERTS_RETENTION_DAYS", 30, minimum=1)
-ALERTS_CONSOLE_URL = env_str("ALERTS_CONSOLE_URL", "http://localhost:8000").rstrip("/")
 CELERY_BEAT_SCHEDULE.update(
     {
         "alerts-dispatch": {
@@ -437,6 +448,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+# Login throttling (django-axes): OPS_LOGIN_FAILURE_LIMIT failed logins for one username from
+# one client address lock that pair out for OPS_LOGIN_COOLOFF; each further try during the
+# lockout extends it. The address is our proxy-aware client IP (opsconsole.clientip).
+AUTHENTICATION_BACKENDS = [
+    "opsconsole.auth.ThrottledLoginBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("OPS_LOGIN_THROTTLING", True)
+AXES_FAILURE_LIMIT = env_int("OPS_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = env_duration("OPS_LOGIN_COOLOFF", "15m")
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "opsconsole.clientip.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+# Never stored in the attempt records: the password (always), the CSRF token, a TOTP code.
+AXES_SENSITIVE_PARAMETERS = ["csrfmiddlewaretoken", "otp_token"]
+# OPS_ADMIN_OTP=1: the console asks for a TOTP code (django-otp) at login and admits only
+# sessions verified by one; each operator needs a confirmed TOTP device (README: Console).
+OPS_ADMIN_OTP = env_bool("OPS_ADMIN_OTP", False)
+OTP_TOTP_ISSUER = OPS_SITE_NAME
 
 # --- security -------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -49,7 +49,7 @@ def test_a_real_smtp_server_receives_the_email_with_text_and_html_parts(smtp_ser
     html = message.get_body(preferencelist=("html",)).get_content()
     assert "database is unreachable" in text and "[CRITICAL] health:database" in text
     assert "<code>health:database</code>" in html
-    assert 'href="http://localhost:8000/admin/alerts/alert/' in html
+    assert 'href="http://127.0.0.1:8000/admin/alerts/alert/' in html
     assert Delivery.objects.get().response_code == 250
 
 
@@ -105,7 +105,7 @@ def test_slack_gets_blocks_with_the_severity_colour_and_a_link(http_server, allo
     assert attachment["color"] == "#d63031"
     section = attachment["blocks"][1]
     assert "*CRITICAL* `health:database`" in section["text"]["text"]
-    assert section["accessory"]["url"] == "http://localhost:8000/admin/health/"
+    assert section["accessory"]["url"] == "http://127.0.0.1:8000/admin/health/"
 
 
 def test_each_channel_gets_only_its_severity_and_key_prefixes(http_server, allow_loopback) -> None:

@@ -62,7 +62,7 @@ def test_a_failed_health_check_fires_and_its_recovery_resolves(sent) -> None:
     first, second = payloads(sent)
     assert first["notification"] == "HealthCheckFailedNotification"
     assert first["alerts"][0]["summary"] == "Health check database is failing: connection refused"
-    assert first["alerts"][0]["url"] == "http://localhost:8000/health/database"
+    assert first["alerts"][0]["url"] == "http://127.0.0.1:8000/health/database"
     assert second["notification"] == "HealthCheckRecoveredNotification"
 
 
@@ -109,7 +109,7 @@ def test_a_critical_error_fires_once_per_issue_and_expires_after_the_repeat_inte
     (only,) = payloads(sent)
     assert only["alerts"][0]["key"] == "errors:issue:42"
     assert only["alerts"][0]["severity_name"] == "critical"
-    assert only["alerts"][0]["url"] == "http://localhost:8000/admin/errors/issue/42/change/"
+    assert only["alerts"][0]["url"] == "http://127.0.0.1:8000/admin/errors/issue/42/change/"
     alert = Alert.objects.get()
     assert alert.occurrences == 2
     assert alert.state == Alert.State.RESOLVED  # expired quietly: no resolved notice
