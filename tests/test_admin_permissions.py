@@ -103,14 +103,14 @@ def make(model: type[models.Model]) -> models.Model:
         values["status"] = "sent"  # one open notification per kind at most
     if model._meta.label == "alerts.Channel":
         values.update(type="email", recipients="oncall@example.com")
-    return model.objects.create(**values)
+    return model._default_manager.create(**values)
 
 
 def snapshot() -> dict[str, list[dict[str, Any]]]:
     """Every row of every model but the audit trail itself and sessions."""
     skip = {SystemLog, Session}
     return {
-        model._meta.label: list(model.objects.order_by("pk").values())
+        model._meta.label: list(model._default_manager.order_by("pk").values())
         for model in apps.get_models()
         if model not in skip and model._meta.managed
     }

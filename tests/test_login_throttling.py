@@ -25,7 +25,7 @@ def alice(db: Any) -> User:
     return User.objects.create_user("alice", "alice@example.com", "right-password", is_staff=True)
 
 
-def login(client: Client, password: str, username: str = "alice", **meta: str) -> Any:
+def login(client: Client, password: str, username: str = "alice", **meta: Any) -> Any:
     meta.setdefault("REMOTE_ADDR", "203.0.113.5")
     return client.post(
         LOGIN, {"username": username, "password": password, "next": "/admin/"}, **meta
