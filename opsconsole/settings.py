@@ -395,7 +395,6 @@ if OPS_RETENTION_BATCH_SIZE > 10_000:
     raise ImproperlyConfigured("OPS_RETENTION_BATCH_SIZE must be at most 10000")
 OPS_TEMP_DIRS = env_list("OPS_TEMP_DIRS", [str(VAR_DIR / "tmp")])
 OPS_TEMP_MAX_AGE = env_duration("OPS_TEMP_MAX_AGE", "1d")
-OPS_ARCHIVE_AFTER = env_duration("OPS_ARCHIVE_AFTER", "30d")
 CELERY_BEAT_SCHEDULE.update(
     {
         "check-maintenance-windows": {
