@@ -268,7 +268,8 @@ OPS_BACKUP_HOUR = env_int("OPS_BACKUP_HOUR", 2, minimum=0)
 if OPS_BACKUP_HOUR > 23:
     raise ImproperlyConfigured(f"OPS_BACKUP_HOUR={OPS_BACKUP_HOUR}: use an hour from 0 to 23")
 # Monday to Saturday: Sunday's backup is the weekly upkeep's (perform-weekly-maintenance, which
-# backs up and then verifies that backup), so no two backups or verifications run together.
+# backs up and then verifies that backup, at the same hour), so no two backups or verifications
+# run together and backups stay 24 h apart (OPS_BACKUP_MAX_AGE is 26 h).
 CELERY_BEAT_SCHEDULE.update(
     {
         "backups-daily": {
@@ -405,9 +406,10 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "maintenance.tasks.perform_daily_maintenance",
             "schedule": crontab(minute="30", hour="3"),
         },
+        # Sunday's backup (see backups-daily), at the daily backup's hour.
         "perform-weekly-maintenance": {
             "task": "maintenance.tasks.perform_weekly_maintenance",
-            "schedule": crontab(minute="0", hour="4", day_of_week="sun"),
+            "schedule": crontab(minute="0", hour=OPS_BACKUP_HOUR, day_of_week="sun"),
         },
     }
 )

@@ -85,6 +85,16 @@ def test_every_day_of_the_week_has_exactly_one_scheduled_backup() -> None:
     assert all(names == ["backups-daily"] for day, names in per_day.items() if day != 0)
 
 
+def test_backups_stay_a_day_apart_across_sunday() -> None:
+    # At the same time every day, so no gap comes near OPS_BACKUP_MAX_AGE (26 h).
+    schedule = settings.CELERY_BEAT_SCHEDULE
+    daily, weekly = (
+        schedule[name]["schedule"] for name in ("backups-daily", "perform-weekly-maintenance")
+    )
+    assert (daily.hour, daily.minute) == (weekly.hour, weekly.minute)  # type: ignore[attr-defined]
+    assert daily.hour == {settings.OPS_BACKUP_HOUR}  # type: ignore[attr-defined]
+
+
 def test_no_separate_schedule_verifies_backups_beside_the_weekly_upkeep() -> None:
     verifying = [
         name
@@ -117,6 +127,11 @@ def test_the_migration_removes_the_weekly_verification_and_frees_sunday_from_the
     )
     # Another task an operator put on the same crontab row keeps its every-day timing.
     other = PeriodicTask.objects.create(name="nightly-report", task="x.report", crontab=every_day)
+    weekly = PeriodicTask.objects.create(
+        name="perform-weekly-maintenance",
+        task="maintenance.tasks.perform_weekly_maintenance",
+        crontab=CrontabSchedule.objects.create(minute="0", hour="4", day_of_week="sun"),
+    )
 
     _one_sunday_backup()(apps, None)
 
@@ -126,10 +141,12 @@ def test_the_migration_removes_the_weekly_verification_and_frees_sunday_from_the
     assert daily.crontab.day_of_week == "1-6"
     other.refresh_from_db()
     assert other.crontab.day_of_week == "*"
+    weekly.refresh_from_db()
+    assert (weekly.crontab.hour, weekly.crontab.day_of_week) == ("2", "sun")
 
 
 @pytest.mark.django_db
-def test_the_migration_leaves_a_daily_backup_the_operator_retimed_alone() -> None:
+def test_the_migration_leaves_schedules_the_operator_retimed_alone() -> None:
     from django.apps import apps
     from django_celery_beat.models import CrontabSchedule
 
@@ -137,6 +154,14 @@ def test_the_migration_leaves_a_daily_backup_the_operator_retimed_alone() -> Non
     daily = PeriodicTask.objects.create(
         name="backups-daily", task="backups.tasks.run_scheduled_backup", crontab=weekdays
     )
+    saturday, _ = CrontabSchedule.objects.get_or_create(minute="0", hour="4", day_of_week="6")
+    weekly = PeriodicTask.objects.create(
+        name="perform-weekly-maintenance",
+        task="maintenance.tasks.perform_weekly_maintenance",
+        crontab=saturday,
+    )
     _one_sunday_backup()(apps, None)
     daily.refresh_from_db()
+    weekly.refresh_from_db()
     assert daily.crontab_id == weekdays.pk
+    assert weekly.crontab_id == saturday.pk
