@@ -126,6 +126,9 @@ def extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path) ->
     check_member(member, dest)
     if HAS_DATA_FILTER:
         tar.extract(member, dest, filter="data")
+    elif hasattr(tarfile, "fully_trusted_filter"):  # the check above stands in for the filter
+        _tame(member)
+        tar.extract(member, dest, filter="fully_trusted")
     else:
         _tame(member)
         tar.extract(member, dest)
@@ -158,7 +161,12 @@ class Staged:
                 self.kept[label] = old
             else:
                 old.rmdir()
-            os.replace(self.staging[label], root)
+            try:
+                os.replace(self.staging[label], root)
+            except BaseException:
+                if label in self.kept:  # put the live tree back: this root is not replaced
+                    os.replace(self.kept.pop(label), root)
+                raise
             self.replaced.append(label)
 
     def finish(self) -> None:
