@@ -62,12 +62,13 @@ def derived(key: str, salt: bytes) -> bytes:
 
 
 def assert_no_key_material(text: str, key: str, material: bytes) -> None:
-    # The key, and each half of what it derives, in every form a repr or JSON could take.
-    decoded = json.dumps(text)
+    # The key, and each half of what it derives, as a repr of them reads inside the JSON sent.
     for secret in (key, material[:32], material[32:]):
-        forms = [secret] if isinstance(secret, str) else [repr(secret)[2:-1], secret.hex()]
-        for form in forms:
-            assert form not in text and form not in decoded
+        shown = secret if isinstance(secret, str) else repr(secret)[2:-1]
+        for form in (json.dumps(shown)[1:-1], shown):
+            assert form not in text
+        if isinstance(secret, bytes):
+            assert secret.hex() not in text
 
 
 def test_a_failed_decryption_report_holds_no_key_material(captured: Recorder) -> None:
@@ -78,7 +79,7 @@ def test_a_failed_decryption_report_holds_no_key_material(captured: Recorder) ->
     with pytest.raises(crypto.EncryptionError, match="wrong encryption key") as raised:
         dec.feed(sealed)
     text = report(captured, raised.value)
-    assert "_open_header" in text
+    assert '"function":"_open_header"' in text
     assert_no_key_material(text, KEY, derived(KEY, salt))
 
 
@@ -92,8 +93,8 @@ def test_a_backup_failing_inside_encryption_reports_no_key(
     with pytest.raises(BackupError, match="OPS_BACKUP_ENCRYPTION_KEY is not valid UTF-8") as raised:
         services.create_backup("files")
     text = report(captured, raised.value)
-    assert "_cipher" in text or "Encryptor" in text
-    assert KEY not in text and KEY not in json.dumps(text)
+    assert '"function":"_cipher"' in text
+    assert KEY not in text and json.dumps(KEY)[1:-1] not in text
 
 
 def test_the_key_holder_never_shows_the_key() -> None:
