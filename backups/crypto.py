@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import os
 import struct
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -30,14 +31,66 @@ class EncryptionError(Exception):
     """An encrypted artifact cannot be opened: wrong or missing key, or damaged data."""
 
 
-def _derive(key: str, salt: bytes) -> tuple[bytes, bytes]:
+class SecretKey:
+    """The encryption key, held so that no repr, str or error report can show it.
+
+    Error capture (sentry-sdk with local variables on) records every frame's locals by repr:
+    our frames only ever hold this object, and the derived key lives only inside the cipher.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "SecretKey('[redacted]')" if self._value else "SecretKey('')"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("the encryption key cannot be pickled")
+
+    def encoded(self) -> bytes:
+        try:
+            return self._value.encode()
+        except UnicodeEncodeError:
+            raise EncryptionError(
+                "OPS_BACKUP_ENCRYPTION_KEY is not valid UTF-8 text: set it to a printable key"
+            ) from None
+
+
+def _cipher(key: SecretKey, salt: bytes) -> tuple[AESGCM, bytes]:
+    """The AES-GCM cipher and the key check value for `key` and `salt`. The derived bytes are
+    never bound to a name, so no frame's locals hold them."""
     if not key:
         raise EncryptionError(
             "this backup is encrypted: set OPS_BACKUP_ENCRYPTION_KEY to the key it was made with"
         )
-    material = hashlib.scrypt(key.encode(), salt=salt, n=2**14, r=8, p=1, dklen=64)
-    check = hmac.new(material[32:], b"ops-backup-key-check", hashlib.sha256).digest()[:_CHECK]
-    return material[:32], check
+    halves = _Halves(hashlib.scrypt(key.encoded(), salt=salt, n=2**14, r=8, p=1, dklen=64))
+    return AESGCM(halves.first()), halves.check()
+
+
+class _Halves:
+    """Derived key material: the first half keys the cipher, the second the key check."""
+
+    __slots__ = ("_material",)
+
+    def __init__(self, material: bytes) -> None:
+        self._material = material
+
+    def __repr__(self) -> str:
+        return "_Halves('[redacted]')"
+
+    def first(self) -> bytes:
+        return self._material[:32]
+
+    def check(self) -> bytes:
+        mac = hmac.new(self._material[32:], b"ops-backup-key-check", hashlib.sha256)
+        return mac.digest()[:_CHECK]
 
 
 def _nonce(prefix: bytes, counter: int, final: bool) -> bytes:
@@ -47,11 +100,10 @@ def _nonce(prefix: bytes, counter: int, final: bool) -> bytes:
 class Encryptor:
     """feed() plaintext, get ciphertext back; finish() seals the last chunk."""
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: SecretKey) -> None:
         salt = os.urandom(_SALT)
         self._prefix = os.urandom(_PREFIX)
-        enc_key, check = _derive(key, salt)
-        self._aead = AESGCM(enc_key)
+        self._aead, check = _cipher(key, salt)
         self._counter = 0
         self._buffer = bytearray()
         self._header: bytes | None = MAGIC + bytes([VERSION]) + salt + self._prefix + check
@@ -83,7 +135,7 @@ class Encryptor:
 class Decryptor:
     """feed() ciphertext, get plaintext back; finish() checks the stream ended where it should."""
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: SecretKey) -> None:
         self._key = key
         self._aead: AESGCM | None = None
         self._prefix = b""
@@ -98,13 +150,13 @@ class Decryptor:
         salt = header[pos : pos + _SALT]
         self._prefix = header[pos + _SALT : pos + _SALT + _PREFIX]
         expected = header[pos + _SALT + _PREFIX :]
-        enc_key, check = _derive(self._key, salt)
+        aead, check = _cipher(self._key, salt)
         if not hmac.compare_digest(check, expected):
             raise EncryptionError(
                 "wrong encryption key: OPS_BACKUP_ENCRYPTION_KEY is not the key this backup "
                 "was made with"
             )
-        self._aead = AESGCM(enc_key)
+        self._aead = aead
         del self._buffer[:HEADER_SIZE]
 
     def _open(self, data: bytes, final: bool) -> bytes:

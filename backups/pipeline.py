@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 
 from backups import storage
-from backups.crypto import Decryptor, EncryptionError, Encryptor
+from backups.crypto import Decryptor, EncryptionError, Encryptor, SecretKey
 
 Progress = Callable[[str, int, int | None], None]
 
@@ -22,8 +22,8 @@ class ChecksumMismatch(Exception):
     """The stored artifact is not byte for byte what the backup wrote."""
 
 
-def encryption_key() -> str:
-    return str(settings.OPS_BACKUP_ENCRYPTION_KEY or "")
+def encryption_key() -> SecretKey:
+    return SecretKey(str(settings.OPS_BACKUP_ENCRYPTION_KEY or ""))
 
 
 class Sink:

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from backups.common import database_engine, notify, pg_connection
 from backups.crypto import EncryptionError
 from backups.engines import files as files_engine
 from backups.engines import postgres, sqlite
-from backups.errors import BackupError
+from backups.errors import BackupError, PartialRestore
 from backups.models import Backup
 from backups.pipeline import ChecksumMismatch, Progress, fetch
 from backups.signals import backup_failed, backup_verified
@@ -152,6 +153,11 @@ def restore_backup(
 
     File roots come from the manifest; they must be configured roots, and when the console has
     no record of the backup (disaster recovery) the caller must pass `trust_storage_paths`.
+
+    Everything is made ready first: the database restored into a scratch database (or a
+    SQLite copy) and checked, every file root extracted beside its target. Only then are the
+    targets swapped in, and the previous database and trees are kept until every swap has
+    succeeded. A failure after a swap raises PartialRestore, naming what was replaced.
     """
     row, document = resolve(ref, need="files" if files and not database else "db")
     backup_id = document["id"]
@@ -172,6 +178,8 @@ def restore_backup(
     target = target_db or _live_db_name()
     clock = time.monotonic()
     result: dict[str, Any] = {"backup_id": backup_id, "target": target, "live": live}
+    prepared: _PreparedDatabase | None = None
+    staged: files_engine.Staged | None = None
     try:
         if db_artifact is not None:
             if engine == "postgresql":
@@ -204,30 +212,53 @@ def restore_backup(
                 )
                 with guard:
                     if db_file is not None:
-                        result["row_counts"] = _restore_database(
-                            db_file,
-                            document,
-                            target,
-                            live=live,
-                            keep_old=keep_old,
-                            progress=progress,
-                        )
+                        prepared = _prepare_database(db_file, document, target, live, progress)
+                        result["row_counts"] = prepared.counts
+                    if files_file is not None:
+                        if progress:
+                            progress("files", 0, None)
+                        staged = files_engine.stage(files_file, document)
+                        result["files"] = dict(staged.counts)
+                    # Every target is ready: swap them in, the database first.
+                    swaps = (1 if prepared else 0) + (len(staged.targets) if staged else 0)
+                    done = 0
+                    if prepared is not None:
+                        if progress:
+                            progress("swap", done, swaps)
+                        prepared.swap_in()
+                        done += 1
                         if keep_rows:
                             _carry_backup_rows(rows)
                         if live:
                             from backups.services import reconcile_after_restore
 
                             reconcile_after_restore()
-                    if files_file is not None:
-                        if progress:
-                            progress("files", 0, None)
-                        result["files"] = files_engine.restore(files_file, document)
+                    if staged is not None:
+                        swapped_roots = staged.replaced
+
+                        def before_each(label: str, root: Path) -> None:
+                            if progress:
+                                progress("swap", done + len(swapped_roots), swaps)
+
+                        staged.swap_in(before_each)
+                    # Every swap succeeded: only now are the previous copies let go.
+                    if prepared is not None:
+                        kept = prepared.finish(keep_old=keep_old)
+                        if kept:
+                            result["kept_database"] = kept
+                    if staged is not None:
+                        staged.finish()
             finally:
+                if prepared is not None:
+                    prepared.discard()
+                if staged is not None:
+                    staged.discard()
                 if db_file is not None and engine == "sqlite":
                     for suffix in ("", "-wal", "-shm", "-journal"):
                         Path(f"{db_file}{suffix}").unlink(missing_ok=True)
     except BaseException as exc:
-        reason = str(exc) if isinstance(exc, Exception) else "interrupted"
+        reason = (str(exc) or type(exc).__name__) if isinstance(exc, Exception) else "interrupted"
+        replaced, untouched = _what_changed(prepared, staged, target)
         notify(
             backup_failed,
             backup_id=backup_id,
@@ -241,8 +272,15 @@ def restore_backup(
                 actor=actor,
                 target=f"backup {backup_id}",
                 result=SystemLog.Result.FAILURE,
-                details={"target": target, "reason": reason[:500]},
+                details={"target": target, "reason": reason[:500], "replaced": replaced},
             )
+        if replaced:
+            message = (
+                f"restore of backup {backup_id} failed after replacing {'; '.join(replaced)}"
+                + (f"; not replaced: {', '.join(untouched)}" if untouched else "")
+                + f": {reason}"
+            )
+            raise PartialRestore(message, replaced=replaced) from exc
         if isinstance(exc, BackupError) or not isinstance(exc, Exception):
             raise
         raise BackupError(f"restore of backup {backup_id} failed: {reason}") from exc
@@ -255,11 +293,39 @@ def restore_backup(
             details={
                 "target": target,
                 "seconds": result["seconds"],
-                "files": files_file is not None,
-                "database": db_file is not None,
+                "files": staged is not None,
+                "database": prepared is not None,
             },
         )
     return result
+
+
+def _what_changed(
+    prepared: _PreparedDatabase | None, staged: files_engine.Staged | None, target: str
+) -> tuple[list[str], list[str]]:
+    """In words: what a failed restore replaced (and where the previous copy is), what not."""
+    replaced: list[str] = []
+    untouched: list[str] = []
+    if prepared is not None:
+        if prepared.swapped:
+            kept = prepared.old_name or ", ".join(map(str, prepared.old_files))
+            replaced.append(
+                f"the database {target}"
+                + (f" (the previous one is kept as {kept})" if kept else "")
+            )
+        else:
+            untouched.append(f"the database {target}")
+    if staged is not None:
+        for label, root in staged.targets.items():
+            if label in staged.replaced:
+                kept_tree = staged.kept.get(label)
+                replaced.append(
+                    f"the files in {root}"
+                    + (f" (the previous ones are kept in {kept_tree})" if kept_tree else "")
+                )
+            else:
+                untouched.append(str(root))
+    return replaced, untouched
 
 
 def _maintenance(message: str, actor: Any) -> Any:
@@ -269,27 +335,59 @@ def _maintenance(message: str, actor: Any) -> Any:
     return maintenance_mode(message=message, actor=name)
 
 
-def _restore_database(
-    db_file: Path,
-    document: dict[str, Any],
-    target: str,
-    *,
-    live: bool,
-    keep_old: bool,
-    progress: Progress | None,
-) -> dict[str, int]:
+@dataclass
+class _PreparedDatabase:
+    """A restored, checked copy of the database, waiting to replace the target."""
+
+    target: str
+    live: bool
+    counts: dict[str, int]
+    scratch: str = ""  # PostgreSQL: the scratch database
+    copy: Path | None = None  # SQLite: the restored file beside the target
+    swapped: bool = False
+    old_name: str | None = None  # PostgreSQL: the previous database, renamed
+    old_files: list[Path] = field(default_factory=list)  # SQLite: the previous file set
+
+    def swap_in(self) -> None:
+        if self.copy is None:
+            if self.live:
+                connections.close_all()
+            conn = pg_connection(self.target)
+            self.old_name = postgres.swap_in(conn, self.scratch, keep_old=True)
+        else:
+            before = connections.close_all if self.live else None
+            self.old_files = sqlite.swap_in(
+                self.copy, Path(self.target), before_swap=before, keep_old=True
+            )
+        self.swapped = True
+
+    def finish(self, *, keep_old: bool) -> str | None:
+        """Let the previous database go (PostgreSQL keeps it with `keep_old`)."""
+        if self.old_name and not keep_old:
+            postgres.drop_database(pg_connection(self.target), self.old_name)
+            self.old_name = None
+        for path in self.old_files:
+            path.unlink(missing_ok=True)
+        self.old_files = []
+        return self.old_name
+
+    def discard(self) -> None:
+        """Drop the scratch copy if it was never swapped in."""
+        if not self.swapped and self.scratch:
+            with contextlib.suppress(Exception):
+                postgres.drop_database(pg_connection(self.target), self.scratch)
+
+
+def _prepare_database(
+    db_file: Path, document: dict[str, Any], target: str, live: bool, progress: Progress | None
+) -> _PreparedDatabase:
     if progress:
         progress("restore", 0, None)
     if database_engine() == "postgresql":
-        conn = pg_connection(target)
-        scratch, counts = postgres.restore_into_scratch(db_file, document, conn)
-        if live:
-            connections.close_all()
-        postgres.swap_in(conn, scratch, keep_old=keep_old)
-        return counts
+        scratch, counts = postgres.restore_into_scratch(db_file, document, pg_connection(target))
+        return _PreparedDatabase(target=target, live=live, counts=counts, scratch=scratch)
     counts = sqlite.check_copy(db_file, document)
-    sqlite.swap_in(db_file, Path(target), before_swap=connections.close_all if live else None)
-    return counts
+    return _PreparedDatabase(target=target, live=live, counts=counts, copy=db_file)
 
 
 def verify_backup(backup_id: int | None = None, *, progress: Progress | None = None) -> Backup:

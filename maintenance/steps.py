@@ -15,7 +15,7 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.core.cache import caches
-from django.db import connection, models
+from django.db import connection
 
 from opsconsole.logs import rotate_log_file
 from opsconsole.retention import BATCH_SIZE
@@ -263,37 +263,3 @@ def backup_and_verify(now: datetime) -> dict[str, Any]:
     if verified.verification_failed:
         raise RuntimeError(f"backup {backup.id} failed verification: {verified.verify_error}")
     return {"backup_id": backup.id, "verified": True}
-
-
-ARCHIVE_DATE_FIELDS = ("created_at", "timestamp", "recorded_at", "finished_at", "resolved_at")
-
-
-def archivable_models() -> list[tuple[type[models.Model], str]]:
-    """Models with an `is_archived` flag and a date to judge age by."""
-    found = []
-    for model in apps.get_models():
-        names = {f.name: f for f in model._meta.get_fields() if getattr(f, "concrete", False)}
-        if not isinstance(names.get("is_archived"), models.BooleanField):
-            continue
-        for candidate in ARCHIVE_DATE_FIELDS:
-            if isinstance(names.get(candidate), models.DateTimeField):
-                found.append((model, candidate))
-                break
-    return found
-
-
-def archive_old_rows(now: datetime) -> dict[str, Any]:
-    cutoff = now - settings.OPS_ARCHIVE_AFTER
-    archived: dict[str, int] = {}
-    for model, date_field in archivable_models():
-        pending = model._default_manager.filter(
-            is_archived=False, **{f"{date_field}__lt": cutoff}
-        ).order_by("pk")
-        total = 0
-        while True:
-            pks = list(pending.values_list("pk", flat=True)[:BATCH_SIZE])
-            if not pks:
-                break
-            total += model._base_manager.filter(pk__in=pks).update(is_archived=True)
-        archived[model._meta.label] = total
-    return {"archived": archived, "cutoff": cutoff.isoformat()}

@@ -37,7 +37,6 @@ DAILY_STEPS: list[tuple[str, Step]] = [
 ]
 WEEKLY_STEPS: list[tuple[str, Step]] = [
     ("backup", steps.backup_and_verify),
-    ("archive_old_rows", steps.archive_old_rows),
     ("update_statistics", steps.update_statistics),
 ]
 STEPS = {"daily": DAILY_STEPS, "weekly": WEEKLY_STEPS}

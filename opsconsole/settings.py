@@ -276,15 +276,14 @@ from celery.schedules import crontab  # noqa: E402  (kept in this section on pur
 OPS_BACKUP_HOUR = env_int("OPS_BACKUP_HOUR", 2, minimum=0)
 if OPS_BACKUP_HOUR > 23:
     raise ImproperlyConfigured(f"OPS_BACKUP_HOUR={OPS_BACKUP_HOUR}: use an hour from 0 to 23")
+# Monday to Saturday: Sunday's backup is the weekly upkeep's (perform-weekly-maintenance, which
+# backs up and then verifies that backup, at the same hour), so no two backups or verifications
+# run together and backups stay 24 h apart (OPS_BACKUP_MAX_AGE is 26 h).
 CELERY_BEAT_SCHEDULE.update(
     {
         "backups-daily": {
             "task": "backups.tasks.run_scheduled_backup",
-            "schedule": crontab(minute=0, hour=OPS_BACKUP_HOUR),
-        },
-        "backups-verify-weekly": {
-            "task": "backups.tasks.verify_latest_backup",
-            "schedule": crontab(minute=0, hour=(OPS_BACKUP_HOUR + 2) % 24, day_of_week="sun"),
+            "schedule": crontab(minute=0, hour=OPS_BACKUP_HOUR, day_of_week="1-6"),
         },
     }
 )
@@ -408,7 +407,6 @@ if OPS_RETENTION_BATCH_SIZE > 10_000:
     raise ImproperlyConfigured("OPS_RETENTION_BATCH_SIZE must be at most 10000")
 OPS_TEMP_DIRS = env_list("OPS_TEMP_DIRS", [str(VAR_DIR / "tmp")])
 OPS_TEMP_MAX_AGE = env_duration("OPS_TEMP_MAX_AGE", "1d")
-OPS_ARCHIVE_AFTER = env_duration("OPS_ARCHIVE_AFTER", "30d")
 CELERY_BEAT_SCHEDULE.update(
     {
         "check-maintenance-windows": {
@@ -419,9 +417,10 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "maintenance.tasks.perform_daily_maintenance",
             "schedule": crontab(minute="30", hour="3"),
         },
+        # Sunday's backup (see backups-daily), at the daily backup's hour.
         "perform-weekly-maintenance": {
             "task": "maintenance.tasks.perform_weekly_maintenance",
-            "schedule": crontab(minute="0", hour="4", day_of_week="sun"),
+            "schedule": crontab(minute="0", hour=OPS_BACKUP_HOUR, day_of_week="sun"),
         },
     }
 )

@@ -187,6 +187,23 @@ def test_progress_is_shown_on_a_terminal_only() -> None:
     assert pipe.getvalue() == ""
 
 
+def test_progress_counts_the_targets_swapped_in_not_bytes() -> None:
+    import io
+
+    from backups.management.cli import TtyProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    progress = TtyProgress(screen)
+    progress._last = -1.0
+    progress("swap", 1, 3)
+    assert "\rswapping in: 1 of 3 done" in screen.getvalue()
+    assert " B" not in screen.getvalue()
+
+
 def test_restore_refuses_a_manifest_changed_in_storage_after_the_backup(
     backup_dirs: dict[str, Path], transactional_db: Any
 ) -> None:

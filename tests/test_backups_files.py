@@ -101,7 +101,7 @@ def test_a_wrong_or_missing_key_is_a_clear_error(
 
 
 def _seal(plain: bytes, key: str = "k") -> bytes:
-    enc = crypto.Encryptor(key)
+    enc = crypto.Encryptor(crypto.SecretKey(key))
     out = b""
     for i in range(0, len(plain), 300_000):
         out += enc.feed(plain[i : i + 300_000])
@@ -109,7 +109,7 @@ def _seal(plain: bytes, key: str = "k") -> bytes:
 
 
 def _open(sealed: bytes, key: str = "k") -> bytes:
-    dec = crypto.Decryptor(key)
+    dec = crypto.Decryptor(crypto.SecretKey(key))
     out = b""
     for i in range(0, len(sealed), 70_000):
         out += dec.feed(sealed[i : i + 70_000])

@@ -157,7 +157,9 @@ def test_the_weekly_job_verifies_the_latest_backup(backup_dirs: dict[str, Path],
     assert result["backup_id"] == backup.pk and result["verified"] is True
 
 
-def test_the_beat_schedule_has_a_daily_backup_and_a_weekly_verify(settings: Any) -> None:
+def test_the_beat_schedule_backs_up_monday_to_saturday(settings: Any) -> None:
+    # Sunday's backup and its verification are the weekly upkeep's (tests/test_beat_schedule.py).
     schedule = settings.CELERY_BEAT_SCHEDULE
     assert schedule["backups-daily"]["task"] == "backups.tasks.run_scheduled_backup"
-    assert schedule["backups-verify-weekly"]["task"] == "backups.tasks.verify_latest_backup"
+    assert schedule["backups-daily"]["schedule"].day_of_week == {1, 2, 3, 4, 5, 6}
+    assert "backups-verify-weekly" not in schedule

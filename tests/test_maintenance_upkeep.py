@@ -143,22 +143,16 @@ def test_two_concurrent_runs_do_the_work_once(monkeypatch: pytest.MonkeyPatch) -
     assert MaintenanceRun.objects.filter(step="retention_cleanup").count() == 1
 
 
-def test_the_weekly_plan_is_backup_archive_and_statistics() -> None:
-    assert [name for name, _ in upkeep.WEEKLY_STEPS] == [
-        "backup",
-        "archive_old_rows",
-        "update_statistics",
-    ]
+def test_the_weekly_plan_is_a_verified_backup_and_statistics() -> None:
+    # No model has an `is_archived` flag, so there is no archiving step to run.
+    assert [name for name, _ in upkeep.WEEKLY_STEPS] == ["backup", "update_statistics"]
 
 
 @pytest.mark.django_db
-def test_the_weekly_run_archives_and_updates_statistics() -> None:
+def test_the_weekly_run_updates_statistics() -> None:
     # The backup step has its own (slow) test below: it makes a real backup.
-    result = upkeep.run("weekly", only=["archive_old_rows", "update_statistics"])
-    assert [(s.step, s.status) for s in result.steps] == [
-        ("archive_old_rows", "success"),
-        ("update_statistics", "success"),
-    ]
+    result = upkeep.run("weekly", only=["update_statistics"])
+    assert [(s.step, s.status) for s in result.steps] == [("update_statistics", "success")]
 
 
 @pytest.mark.django_db
@@ -203,6 +197,7 @@ def test_runmaintenance_says_so_when_another_run_is_in_progress() -> None:
         ([], "the following arguments are required: kind"),
         (["monthly"], "invalid choice: 'monthly'"),
         (["daily", "--step", "backup"], "unknown daily step 'backup'"),
+        (["weekly", "--step", "archive_old_rows"], "unknown weekly step 'archive_old_rows'"),
     ],
 )
 def test_runmaintenance_refuses_bad_input(args: list[str], fragment: str) -> None:
@@ -298,6 +293,9 @@ def test_it_reports_a_weekly_backup_that_fails_verification_as_failed(
 
     monkeypatch.setattr(backup_services, "create_backup", create_then_damage)
     with override_settings(BACKUP_STORAGE_URL=f"file://{tmp_path}"):
-        step = upkeep.run("weekly", only=["backup"]).steps[0]
+        result = upkeep.run("weekly", only=["backup"])
+    step = result.steps[0]
     assert step.status == "failed"
     assert "failed verification" in step.error
+    assert result.status == "failed"
+    assert MaintenanceRun.objects.get(step="backup").status == "failed"

@@ -92,11 +92,18 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def swap_in(restored: Path, target: Path, *, before_swap: Callable[[], None] | None = None) -> None:
+def swap_in(
+    restored: Path,
+    target: Path,
+    *,
+    before_swap: Callable[[], None] | None = None,
+    keep_old: bool = False,
+) -> list[Path]:
     """Replace `target` by `restored` (same directory), with its -wal and -shm moved aside.
 
     A stale -wal next to the restored file would be replayed onto it and corrupt it, so the
-    live file and both sidecars go together; the old set is removed once the new file is in.
+    live file and both sidecars go together; the old set is removed once the new file is in,
+    or, with `keep_old`, left aside and returned (the caller removes it when all is done).
     """
     if restored.parent.resolve() != target.parent.resolve():
         raise ValueError("the restored file must sit in the target's directory")
@@ -119,8 +126,11 @@ def swap_in(restored: Path, target: Path, *, before_swap: Callable[[], None] | N
             with contextlib.suppress(OSError):
                 os.replace(aside, live)
         raise
+    if keep_old:
+        return [aside for aside, _ in moved]
     for aside, _ in moved:
         aside.unlink(missing_ok=True)
+    return []
 
 
 _MAINTENANCE = "maintenance_maintenancestate"

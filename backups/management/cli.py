@@ -31,6 +31,10 @@ class TtyProgress:
         if now - self._last < 0.2:
             return
         self._last = now
+        if phase == "swap":  # a count of targets replaced so far, not bytes
+            self.stream.write(f"\rswapping in: {done} of {total} done   ")
+            self.stream.flush()
+            return
         rate = done / max(now - self.started, 1e-6)
         part = f"{human_size(done)}"
         if total:

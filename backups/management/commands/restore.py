@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
 from backups import services
-from backups.errors import BackupError
+from backups.errors import BackupError, PartialRestore
 from backups.management.cli import TtyProgress
 from opsconsole import audit
 
@@ -66,6 +66,9 @@ class Command(BaseCommand):
                 actor=audit.cli_actor(),
                 progress=progress,
             )
+        except PartialRestore as exc:
+            progress.done()
+            raise CommandError(f"restore failed part way: {exc}") from None
         except BackupError as exc:
             progress.done()
             raise CommandError(f"restore failed, nothing was changed: {exc}") from None
