@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from itertools import islice
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -49,6 +50,7 @@ _URL_PASSWORD = re.compile(r"://([^:/@\s]*):[^@/\s]+@")
 # A query parameter: at the start of the text or after "?" / "&"; the name is bounded, the value
 # runs to the next delimiter.
 _QUERY_PARAM = re.compile(r"(^|[?&])([^=&?#\s]{1,64})=([^&#\s]*)")
+_LEADING_PARAM = re.compile(r"[^=&?#\s]{1,64}=")
 _QUERY_KEYS = ("query_string", "query")
 _DROP_DIGITS = str.maketrans("", "", "0123456789")
 _NON_DIGITS = re.compile(r"\D")
@@ -77,6 +79,10 @@ def _mask_card(match: re.Match[str]) -> str:
 class Scrubber:
     def __init__(self, fields: Iterable[str]) -> None:
         self.fields = tuple(self._norm(f) for f in fields if f.strip())
+        # A string holds a sensitive query parameter only if it holds one of these words
+        # (literal alternatives: a bounded amount of work per position).
+        words = sorted(set(self.fields) | EXACT_FIELDS, key=len, reverse=True)
+        self._param_words = re.compile("|".join(re.escape(w) for w in words))
         self._verdicts: dict[str, bool] = {}
 
     @staticmethod
@@ -100,7 +106,8 @@ class Scrubber:
         return match.group(0)
 
     def scrub_string(self, value: str) -> str:
-        value = truncate(value)
+        if len(value) > MAX_STRING_LENGTH:
+            value = truncate(value)
         # Cheap C-level checks first: most strings need none of the substitutions.
         if "\x00" in value:  # PostgreSQL text and jsonb refuse NUL characters
             value = value.replace("\x00", "")
@@ -111,8 +118,10 @@ class Scrubber:
             value = _BEARER.sub(lambda m: f"{m.group(1)} {FILTERED}", value)
         if "://" in value and "@" in value:
             value = _URL_PASSWORD.sub(lambda m: f"://{m.group(1)}:{FILTERED}@", value)
-        if "=" in value:
-            value = _QUERY_PARAM.sub(self._mask_param, value)
+        if "=" in value and ("?" in value or "&" in value or _LEADING_PARAM.match(value)):
+            probe = lower.replace("-", "_")  # as sensitive() normalises names
+            if self._param_words.search(probe):
+                value = _QUERY_PARAM.sub(self._mask_param, value)
         return value
 
     def scrub_query(self, value: str) -> str:
@@ -128,18 +137,18 @@ class Scrubber:
     def scrub(self, value: Any, depth: int = 0) -> Any:
         if isinstance(value, str):
             return self.scrub_string(value)
-        if not isinstance(value, dict | list):
-            return value
-        if depth >= MAX_DEPTH:
-            return TRUNCATED
         if isinstance(value, dict):
+            if depth >= MAX_DEPTH:
+                return TRUNCATED
+            entries = value.items()
+            if len(value) > MAX_ITEMS:
+                entries = islice(entries, MAX_ITEMS)  # type: ignore[assignment]
             out: dict[str, Any] = {}
-            for n, (key, item) in enumerate(value.items()):
-                if n >= MAX_ITEMS:
-                    break
+            for key, item in entries:
                 if not isinstance(key, str):
                     key = str(key)
-                key = truncate(key, MAX_KEY_LENGTH)
+                if len(key) > MAX_KEY_LENGTH:
+                    key = truncate(key, MAX_KEY_LENGTH)
                 if "\x00" in key:
                     key = key.replace("\x00", "")
                 if self.sensitive(key) and item not in (None, "", [], {}):
@@ -149,10 +158,14 @@ class Scrubber:
                 else:
                     out[key] = self.scrub(item, depth + 1)
             return out
-        # Header and query lists come as [["Cookie", "..."], ...] pairs.
-        return [
-            [self.scrub(item[0], depth + 2), FILTERED]
-            if isinstance(item, list) and len(item) == 2 and self.sensitive(item[0])
-            else self.scrub(item, depth + 1)
-            for item in value[-MAX_ITEMS:]
-        ]
+        if isinstance(value, list):
+            if depth >= MAX_DEPTH:
+                return TRUNCATED
+            # Header and query lists come as [["Cookie", "..."], ...] pairs.
+            return [
+                [self.scrub(item[0], depth + 2), FILTERED]
+                if isinstance(item, list) and len(item) == 2 and self.sensitive(item[0])
+                else self.scrub(item, depth + 1)
+                for item in (value[-MAX_ITEMS:] if len(value) > MAX_ITEMS else value)
+            ]
+        return value
