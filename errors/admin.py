@@ -129,7 +129,7 @@ class IssueAdmin(admin.ModelAdmin):
         extra = {
             "latest": latest,
             "can_act": request.user.has_perm(ACTION_PERMISSION),
-            "ignore_choices": {k: v[0] for k, v in IGNORE_CHOICES.items()},
+            "ignore_choices": [(k, v[0]) for k, v in IGNORE_CHOICES.items()],
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, extra_context=extra)

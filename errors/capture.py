@@ -19,6 +19,10 @@ No recursion: while the writer ingests, anything it raises or logs is spooled, n
 again. No loss: an envelope the database will not take (down, locked, refusing) is written to a
 spool directory and ingested by the next digest run. SENTRY_DSN also forwards to a real Sentry.
 
+No secrets leave the process: every event passes the server-side scrub (errors/scrubbing.py)
+in before_send, so what is forwarded to SENTRY_DSN is scrubbed too, and frame locals are not
+sent unless OPS_ERRORS_CAPTURE_LOCALS is on.
+
 Not a way to fill storage: events are rate-limited per process, django.security.* noise (bad
 Host headers) more tightly still (CaptureLimits), and the spool is capped and private (spool()).
 """
@@ -251,7 +255,17 @@ class CaptureLimits:
             self.dropped += 1
             _note(f"own error capture over its rate limit: {self.dropped} events dropped so far")
             return None
-        return _add_request_id(event, hint)
+        return scrub_event(_add_request_id(event, hint))
+
+
+def scrub_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The server-side scrub, run before the event leaves the process: an event forwarded to an
+    external Sentry (SENTRY_DSN) never passes through our server's scrub, and breadcrumbs,
+    messages, extra and contexts can hold URLs with `?key=...` as well as the request can."""
+    from errors.scrubbing import Scrubber
+
+    scrubbed: dict[str, Any] = Scrubber(settings.OPS_ERRORS_SCRUB_FIELDS).scrub(event)
+    return scrubbed
 
 
 # Headers that identify the client; credentials are caught by the scrub fields' words.
@@ -260,9 +274,10 @@ CLIENT_ADDRESS_HEADERS = frozenset({"x-forwarded-for", "x-real-ip", "forwarded"}
 
 def request_data(request: Any) -> dict[str, Any]:
     """The request as Sentry's `request` interface has it: no body, no cookies, no secrets.
-    Headers named by a scrub word (settings.OPS_ERRORS_SCRUB_FIELDS: auth, cookie, token, ...)
-    and client addresses are filtered here, before anything leaves the process: events
-    forwarded to an external Sentry (SENTRY_DSN) never pass through our server-side scrub."""
+    Headers named by a scrub word (settings.OPS_ERRORS_SCRUB_FIELDS: auth, cookie, token, ...),
+    query parameters named so (`?key=...`, `&dsn=...`) and client addresses are filtered here,
+    before anything leaves the process: events forwarded to an external Sentry (SENTRY_DSN)
+    never pass through our server-side scrub."""
     from errors.scrubbing import FILTERED, Scrubber
 
     scrubber = Scrubber(settings.OPS_ERRORS_SCRUB_FIELDS)
@@ -280,11 +295,12 @@ def request_data(request: Any) -> dict[str, Any]:
         else:
             continue
         hidden = name.lower() in CLIENT_ADDRESS_HEADERS or scrubber.sensitive(name)
-        headers[name] = FILTERED if hidden else str(value)[:2048]
+        # A value can carry a URL with its query string (Referer: ...?key=...).
+        headers[name] = FILTERED if hidden else scrubber.scrub_string(str(value)[:2048])
     return {
         "method": request.method,
         "url": url,
-        "query_string": meta.get("QUERY_STRING", "")[:4096],
+        "query_string": scrubber.scrub_query(meta.get("QUERY_STRING", "")[:4096]),
         "headers": headers,
         "env": {k: str(meta[k]) for k in ("SERVER_NAME", "SERVER_PORT") if k in meta},
     }
@@ -345,6 +361,9 @@ def init(*, forward_dsn: str | None = None, environment: str | None = None) -> L
         before_send=CaptureLimits(  # type: ignore[arg-type]
             settings.OPS_ERRORS_CAPTURE_PER_MINUTE, settings.OPS_ERRORS_CAPTURE_SECURITY_PER_MINUTE
         ),
+        # Frame locals hold whatever the code had in hand (credentials, personal data): none
+        # are sent unless the operator turns them on.
+        include_local_variables=settings.OPS_ERRORS_CAPTURE_LOCALS,
         auto_session_tracking=False,
         send_client_reports=False,
         traces_sample_rate=None,

@@ -3,6 +3,10 @@ change later without merging old and new groups by accident.
 
 Order: the client's `fingerprint` (with `{{ default }}` expanded) → exception type + in-app
 frames (module + function) → exception type + normalized value → normalized message.
+
+Linear time, whatever the event: every text is cut to the scrubber's bounds (at most
+MAX_STRING_LENGTH characters, the last MAX_ITEMS frames) before a pattern sees it, and each
+pattern does a bounded amount of work per starting position.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import hashlib
 import json
 import re
 from typing import Any
+
+from errors.scrubbing import MAX_ITEMS, MAX_KEY_LENGTH, truncate
 
 GROUPING_VERSION = 1
 
@@ -27,6 +33,7 @@ _VARIABLE_PARTS = [
 
 def normalize(text: str) -> str:
     """Replace the parts of a message that vary between occurrences of the same error."""
+    text = truncate(text)
     for pattern, replacement in _VARIABLE_PARTS:
         text = pattern.sub(replacement, text)
     return text.strip()
@@ -48,20 +55,27 @@ def frames_of(exception: dict[str, Any] | None) -> list[dict[str, Any]]:
         return []
     stacktrace = exception.get("stacktrace")
     frames = stacktrace.get("frames") if isinstance(stacktrace, dict) else None
-    return [f for f in frames if isinstance(f, dict)] if isinstance(frames, list) else []
+    if not isinstance(frames, list):
+        return []
+    return [f for f in frames[-MAX_ITEMS:] if isinstance(f, dict)]
 
 
 def exception_type(exception: dict[str, Any] | None) -> str:
     if not exception:
         return ""
-    name = str(exception.get("type") or "")
+    name = truncate(str(exception.get("type") or ""), MAX_KEY_LENGTH)
     module = exception.get("module")
     if isinstance(module, str) and module and module not in ("builtins", "__builtin__"):
-        return f"{module}.{name}"
+        return f"{truncate(module, MAX_KEY_LENGTH)}.{name}"
     return name
 
 
 def message_of(event: dict[str, Any], exception: dict[str, Any] | None) -> str:
+    """The event's message, at most MAX_STRING_LENGTH characters."""
+    return truncate(_message_of(event, exception))
+
+
+def _message_of(event: dict[str, Any], exception: dict[str, Any] | None) -> str:
     if exception and exception.get("value") is not None:
         return str(exception.get("value"))
     logentry = event.get("logentry")
@@ -80,8 +94,8 @@ def _default_components(event: dict[str, Any]) -> list[str]:
         parts = [exception_type(exception) or "<unknown>"]
         if in_app:
             for frame in in_app:
-                where = frame.get("module") or frame.get("filename") or "?"
-                parts.append(normalize(f"{where}:{frame.get('function') or '?'}"))
+                where = _short(frame.get("module") or frame.get("filename") or "?")
+                parts.append(normalize(f"{where}:{_short(frame.get('function') or '?')}"))
         else:
             parts.append(normalize(message_of(event, exception)))
         return parts
@@ -93,11 +107,11 @@ def fingerprint(event: dict[str, Any]) -> str:
     client = event.get("fingerprint")
     if isinstance(client, list) and client and all(isinstance(p, str) for p in client):
         components: list[str] = []
-        for part in client:
+        for part in client[:MAX_ITEMS]:
             if part.replace(" ", "") == "{{default}}":
                 components.extend(_default_components(event))
             else:
-                components.append(part)
+                components.append(truncate(part))
         key = ["fingerprint", *components]
     else:
         key = ["default", *_default_components(event)]
@@ -114,12 +128,17 @@ def title_and_culprit(event: dict[str, Any]) -> tuple[str, str]:
         title = f"{name}: {first_line}" if first_line else name
     else:
         title = first_line or "<no message>"
-    culprit = str(event.get("transaction") or "")
+    culprit = _short(event.get("transaction") or "")
     if not culprit:
         frames = frames_of(exception)
         in_app = [f for f in frames if f.get("in_app")] or frames
         if in_app:
             last = in_app[-1]
-            where = last.get("module") or last.get("filename") or "?"
-            culprit = f"{where} in {last.get('function') or '?'}"
+            where = _short(last.get("module") or last.get("filename") or "?")
+            culprit = f"{where} in {_short(last.get('function') or '?')}"
     return title[:255], culprit[:255]
+
+
+def _short(value: object) -> str:
+    """A name (module, function, transaction): the first MAX_KEY_LENGTH characters."""
+    return truncate(str(value), MAX_KEY_LENGTH)

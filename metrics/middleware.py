@@ -2,7 +2,8 @@
 
 The route is the resolver's pattern (`admin/auth/user/<path:object_id>/change/`), never the
 raw path, so label cardinality stays bounded. Requests that resolve to nothing are counted
-under "<unmatched>". Recording never breaks a request: a failure here is logged and ignored.
+under "<unmatched>"; a method outside HTTP's standard ones (a client may send any token) under
+"other". Recording never breaks a request: a failure here is logged and ignored.
 """
 
 from __future__ import annotations
@@ -22,6 +23,16 @@ from metrics.recorder import HOSTNAME, recorder
 logger = logging.getLogger("opsconsole.metrics")
 
 UNMATCHED = "<unmatched>"
+# The methods a label may name (RFC 9110 and PATCH); any other becomes OTHER_METHOD, so a
+# scanner sending FOOBAR or ten thousand made-up methods adds no series.
+METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
+)
+OTHER_METHOD = "other"
+
+
+def method_label(method: str | None) -> str:
+    return method if method in METHODS else OTHER_METHOD
 
 
 # The current request's query timings: a list the execute wrapper appends to. Each query adds
@@ -104,9 +115,10 @@ class RequestMetricsMiddleware:
                     slow = [t for t in timings if t.__class__ is tuple]
                 else:
                     durations = slow = timings
+                method = request.method
                 self.record(
                     route,
-                    request.method or "GET",
+                    method if method in METHODS else OTHER_METHOD,
                     status,
                     duration,
                     len(durations),
@@ -130,7 +142,7 @@ class RequestMetricsMiddleware:
         slow: list[tuple[str, float]],
     ) -> None:
         now = time.time()
-        method = request.method or "GET"
+        method = method_label(request.method)
         request_id = str(getattr(request, "request_id", ""))[:128]
         if duration >= self.slow_request:
             recorder.record_slow(

@@ -306,6 +306,9 @@ OPS_ERRORS_CAPTURE_PER_MINUTE = env_int("OPS_ERRORS_CAPTURE_PER_MINUTE", 60, min
 OPS_ERRORS_CAPTURE_SECURITY_PER_MINUTE = env_int(
     "OPS_ERRORS_CAPTURE_SECURITY_PER_MINUTE", 2, minimum=0
 )
+# Send the local variables of each stack frame with our own errors (off: they can hold
+# credentials and personal data; the scrub catches named secrets, not everything).
+OPS_ERRORS_CAPTURE_LOCALS = env_bool("OPS_ERRORS_CAPTURE_LOCALS", False)
 OPS_ERRORS_SPOOL_MAX_FILES = env_int("OPS_ERRORS_SPOOL_MAX_FILES", 1000, minimum=1)
 OPS_ERRORS_SPOOL_MAX_BYTES = env_int("OPS_ERRORS_SPOOL_MAX_BYTES", 64 * 2**20, minimum=1024)
 OPS_ERRORS_MAX_ENVELOPE_BYTES = env_int("OPS_ERRORS_MAX_ENVELOPE_BYTES", 20 * 2**20, minimum=1024)
@@ -319,7 +322,7 @@ OPS_ERRORS_SCRUB_FIELDS = env_list(
     [
         "password", "passwd", "pwd", "secret", "token", "api_key", "apikey", "access_key",
         "private_key", "privatekey", "auth", "credentials", "cookie", "session", "csrf",
-        "bearer", "mysql_pwd", "card", "cvv", "iban",
+        "bearer", "mysql_pwd", "card", "cvv", "iban", "passphrase", "dsn",
     ],
 )  # fmt: skip
 OPS_ERRORS_DIGEST_BATCH = env_int("OPS_ERRORS_DIGEST_BATCH", 500, minimum=1)

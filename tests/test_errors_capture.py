@@ -257,3 +257,108 @@ def test_it_never_lets_the_spool_pass_its_cap_and_keeps_it_private(tmp_path):
             assert len(sizes) == 3 and sum(sizes) <= 3500
     finally:
         os.umask(old_umask)
+
+
+def test_request_data_filters_secret_query_parameters_and_urls_in_headers(rf):
+    request = rf.get(
+        "/shop/checkout/?coupon=FALL&key=s3cret-key&dsn=s3cret-dsn&passphrase=s3cret-pass",
+        HTTP_REFERER="https://shop.example.com/cart?page=2&token=s3cret-referer",
+    )
+    data = capture.request_data(request)
+    assert data["query_string"] == (
+        "coupon=FALL&key=[Filtered]&dsn=[Filtered]&passphrase=[Filtered]"
+    )
+    assert data["headers"]["Referer"] == "https://shop.example.com/cart?page=2&token=[Filtered]"
+    assert "s3cret" not in json.dumps(data)
+
+
+def forwarded_events(requests: list[dict[str, Any]]) -> str:
+    """The bodies sent to the external Sentry, decompressed."""
+    import gzip
+
+    import brotli
+
+    bodies = []
+    for request in requests:
+        body, encoding = request["body"], request["headers"].get("Content-Encoding", "")
+        bodies.append(
+            brotli.decompress(body) if encoding == "br" else gzip.decompress(body)
+            if encoding == "gzip" else body
+        )  # fmt: skip
+    return b"\n".join(bodies).decode()
+
+
+@override_settings(ROOT_URLCONF="tests.errors_testapp.urls")
+def test_what_is_forwarded_to_an_external_sentry_is_scrubbed_query_strings_included(
+    http_server, tmp_path, caplog
+):
+    from opsconsole.wsgi import OpsWSGIHandler
+    from tests.test_errors_wsgi import call
+
+    def handle(handler: Any) -> None:
+        handler.send_response(200)
+        handler.end_headers()
+
+    url = http_server(handle)
+    caplog.set_level(logging.INFO, logger="shop.orders")
+    with override_settings(VAR_DIR=tmp_path):
+        transport = capture.init(
+            forward_dsn=f"http://fwdkey@{url.split('://', 1)[1]}/9", environment="test"
+        )
+        try:
+            status, _, _ = call(
+                OpsWSGIHandler(),
+                "GET",
+                "/shop/checkout/",
+                QUERY_STRING="coupon=FALL&key=s3cret-key&secret=s3cret-secret",
+                HTTP_REFERER="https://shop.example.com/cart?token=s3cret-referer",
+            )
+            assert status == 500
+            logging.getLogger("shop.orders").info("callback /hook?dsn=s3cret-crumb&page=1")
+            with sentry_sdk.new_scope() as scope:
+                scope.set_extra("token", "s3cret-extra")
+                scope.set_context("vendor", {"key": "s3cret-context"})
+                sentry_sdk.capture_message("payment provider said no", level="error")
+            sentry_sdk.flush(timeout=5)
+            forwarded = forwarded_events(http_server.requests)
+            reports = digested(transport)
+        finally:
+            sentry_sdk.get_client().close(timeout=2)
+            sentry_sdk.init()
+    assert "ZeroDivisionError" in forwarded and "payment provider said no" in forwarded
+    assert "coupon=FALL" in forwarded and "page=1" in forwarded
+    assert "s3cret" not in forwarded
+    assert len(reports) == 2
+    stored = json.dumps([[r.request, r.breadcrumbs, r.contexts, r.frames] for r in reports])
+    assert "s3cret" not in stored
+
+
+def raise_with_a_secret_local() -> None:
+    # Built at run time: the source lines around a frame are sent too, locals or not.
+    card_number_local = "-".join(["4000", "0566", "5566", "5556"])  # noqa: F841
+    account_hint = "-".join(["looked", "up", "account", "77"])  # noqa: F841
+    raise RuntimeError("charge failed")
+
+
+@pytest.mark.parametrize("locals_on", [False, True])
+def test_our_own_events_carry_frame_locals_only_when_the_operator_turns_them_on(
+    tmp_path, locals_on
+):
+    with override_settings(VAR_DIR=tmp_path, OPS_ERRORS_CAPTURE_LOCALS=locals_on):
+        transport = capture.init(forward_dsn="", environment="test")
+        try:
+            try:
+                raise_with_a_secret_local()
+            except RuntimeError:
+                sentry_sdk.capture_exception()
+            (report,) = digested(transport)
+        finally:
+            sentry_sdk.get_client().close(timeout=2)
+            sentry_sdk.init()
+    frames = json.dumps(report.frames)
+    assert "raise_with_a_secret_local" in frames
+    if locals_on:
+        assert "looked-up-account-77" in frames  # shown, and the card number still scrubbed
+        assert "4000-0566-5566-5556" not in frames
+    else:
+        assert '"vars"' not in frames and "looked-up-account-77" not in frames

@@ -204,3 +204,71 @@ def test_prometheus_counts_events_per_project_and_level(project):
     }
     assert samples == {("billing", "error"): 1, ("billing", "warning"): 1}
     assert families["ops_error_inbox_backlog"].samples[0].value == 0
+
+
+def shadowing_event() -> dict[str, Any]:
+    """An event whose data has keys named like dict methods (`items`, `keys`, `values`, `get`):
+    a local variable called `items` is common, and Django templates resolve `d.items` as the
+    key before the method."""
+    event = make_event(
+        tags={"items": "tag-items-value", "team": "payments"},
+        contexts={
+            "items": {"items": "context-items-value", "count": 2},
+            "runtime": {"name": "CPython", "version": "3.12.1"},
+        },
+        extra={"items": [1, 2]},
+        user={"id": "user-42", "items": "user-items-value"},
+    )
+    frame = event["exception"]["values"][0]["stacktrace"]["frames"][0]
+    frame["vars"] = {"items": [1, 2], "keys": "vars-keys-value", "values": None, "get": "g"}
+    event["request"] = {
+        "method": "POST",
+        "url": "https://shop.example.com/cart",
+        "items": "request-items-value",
+        "headers": {"items": "header-items-value", "User-Agent": "spec-client/1.0"},
+    }
+    return event
+
+
+def test_the_issue_page_shows_event_data_with_keys_named_like_dict_methods(client, admin, project):
+    proj, _ = project
+    event = shadowing_event()
+    services.enqueue(
+        proj.pk, Envelope(headers={}, event=json.dumps(event).encode(), event_id=event["event_id"])
+    )
+    services.digest()
+    report = ErrorReport.objects.get(event_id=event["event_id"])
+    client.force_login(admin)
+    page = client.get(f"/admin/errors/issue/{report.issue_id}/change/")
+    assert page.status_code == 200
+    body = page.content.decode()
+    for shown in (
+        "tag-items-value",
+        "payments",
+        "vars-keys-value",
+        "[1, 2]",
+        "request-items-value",
+        "header-items-value",
+        "context-items-value",
+        "CPython",
+        "user-items-value",
+    ):
+        assert shown in body, shown
+    event_page = client.get(f"/admin/errors/errorreport/{report.pk}/change/")
+    assert event_page.status_code == 200
+    assert "context-items-value" in event_page.content.decode()
+
+
+def test_no_errors_template_looks_up_items_keys_or_values_on_event_data():
+    """The class of bug: `{{ d.items }}` is d["items"] when the key exists. Mappings from events
+    go through the `entries` filter instead."""
+    import re
+    from pathlib import Path
+
+    import errors
+
+    templates = Path(errors.__file__).parent / "templates"
+    lookups = re.compile(r"\.(items|keys|values)\b")
+    for template in templates.rglob("*.html"):
+        for number, line in enumerate(template.read_text().splitlines(), 1):
+            assert not lookups.search(line), f"{template.name}:{number}: {line.strip()}"

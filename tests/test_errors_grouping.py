@@ -176,3 +176,16 @@ def test_nul_characters_do_not_wedge_the_queue(project):
     event = exception_event("ValueError", "bad \x00 byte", tags={"k\x00": "v\x00"})
     issue = ingest(proj.pk, event)
     assert "\x00" not in issue.title
+
+
+def test_messages_differing_only_past_the_string_limit_group_together(project):
+    """Grouping reads at most MAX_STRING_LENGTH characters of a message (the scrubber's bound):
+    a megabyte of log output appended to an error does not make it a new issue."""
+    from errors.scrubbing import MAX_STRING_LENGTH
+
+    proj, _ = project
+    head = "query failed: " + "x" * MAX_STRING_LENGTH
+    first = make_event(exception=None, message=head + " tail one")
+    second = make_event(exception=None, message=head + " and a different tail " * 1000)
+    assert grouping.fingerprint(first) == grouping.fingerprint(second)
+    assert ingest(proj.pk, first) == ingest(proj.pk, second)

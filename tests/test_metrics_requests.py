@@ -131,3 +131,38 @@ def test_shutting_down_joins_the_flush_thread_and_flushes_what_is_left(settings:
     assert recorder.shutdown(timeout=5)
     assert not thread.is_alive()
     assert get_store().totals()[request_field("items/<int:pk>/", "GET", "2xx", "n")] == 1
+
+
+def test_made_up_http_methods_are_counted_as_other_and_add_no_series() -> None:
+    """Any token is a valid method on the wire; each distinct one used to become a label value
+    (a new series in /metrics and a new field in every minute's hash)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    client = Client(raise_request_exception=False)
+    assert client.generic("FOOBAR", "/items/1/").status_code == 200
+    for n in range(10_000):
+        client.generic(f"M{n:05d}", "/boom/")
+    client.get("/boom/")
+    totals = _totals()
+    assert totals[request_field("items/<int:pk>/", "other", "2xx", "n")] == 1
+    assert totals[request_field("boom/", "other", "5xx", "n")] == 10_000
+    assert totals[request_field("boom/", "GET", "5xx", "n")] == 1
+    assert {name.split(SEP)[2] for name in totals if name.startswith(f"req{SEP}")} == {
+        "other",
+        "GET",
+    }
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "FOOBAR" not in body and 'method="M0' not in body
+    series = {
+        (s.labels["route"], s.labels["method"], s.labels["status"]): s.value
+        for family in text_string_to_metric_families(body)
+        if family.name == "http_requests"
+        for s in family.samples
+    }
+    assert series == {
+        ("items/<int:pk>/", "other", "2xx"): 1,
+        ("boom/", "other", "5xx"): 10_000,
+        ("boom/", "GET", "5xx"): 1,
+    }
