@@ -101,9 +101,18 @@ def kick_digest() -> None:
         return
     _last_kick = now
     from errors.tasks import digest_inbox
+    from opsconsole.celery import app
 
+    # This runs inside an ingest request: a dead or silent broker must cost it well under a
+    # second. delay() would retry the publish for seconds (and the pooled connection's default
+    # channel retries connecting), so: one connection of our own with short timeouts, no retry.
+    seconds = settings.OPS_BROKER_PUBLISH_TIMEOUT
+    options = dict(app.conf.broker_transport_options or {})
+    if not app.conf.broker_url.startswith(("filesystem", "memory")):
+        options.update(socket_connect_timeout=seconds, socket_timeout=seconds, max_retries=0)
     try:
-        digest_inbox.delay()
+        with app.connection_for_write(transport_options=options, connect_timeout=seconds) as conn:
+            digest_inbox.apply_async(retry=False, producer=conn.Producer())
     except Exception as exc:  # the event is already stored; beat or worker start picks it up
         logger.warning("could not enqueue the error digest: %s", exc)
 
