@@ -80,6 +80,7 @@ class Stack:
             "gunicorn": self.gunicorn.pid,
             "gunicorn workers": workers,
             "worker": self.worker.pid,
+            "beat": self.beat.pid,
         }
 
     def logs(self) -> str:
@@ -246,7 +247,7 @@ def assert_recovered(stack: Stack, pids: dict[str, Any], accepted: list[str]) ->
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{stack.logs()}") from None
     assert stack.pids() == pids
-    assert stack.gunicorn.alive() and stack.worker.alive()
+    assert stack.gunicorn.alive() and stack.worker.alive() and stack.beat.alive()
 
 
 def assert_live_throughout(answers: list[Answer]) -> None:
