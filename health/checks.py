@@ -143,6 +143,8 @@ class Redis(OpsCheck):
             raise ServiceWarning("redis memory is above 95 % of maxmemory")
 
 
+# Callers retry a refused connection once, at once: kombu's default 2 s pause before the retry
+# outlasted the check's timeout, so a refused broker read "timed out" instead of its reason.
 def _broker_connection(timeout: float) -> Any:
     from opsconsole.celery import app
 
@@ -172,7 +174,7 @@ class Broker(OpsCheck):
         start = time.perf_counter()
         try:
             with _broker_connection(seconds) as conn:
-                conn.ensure_connection(max_retries=1, timeout=seconds)
+                conn.ensure_connection(max_retries=1, interval_start=0, timeout=seconds)
                 conn.default_channel  # noqa: B018  (opens the channel: a real round trip)
         except Exception as exc:
             raise ServiceUnavailable(f"broker unreachable: {reason(exc)}") from None
@@ -244,7 +246,7 @@ class Queue(OpsCheck):
         queue = app.conf.task_default_queue
         try:
             with _broker_connection(seconds) as conn:
-                conn.ensure_connection(max_retries=1, timeout=seconds)
+                conn.ensure_connection(max_retries=1, interval_start=0, timeout=seconds)
                 depth = queue_depth(conn.default_channel, queue)
                 waited = oldest_wait(conn.default_channel, queue) if depth else None
         except Exception as exc:

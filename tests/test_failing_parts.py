@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import psutil
 import pytest
 
+from health.checks import oldest_wait, queue_depth
 from tests.failing_support import (
     PG_BIN,
     ROOT,
@@ -336,14 +337,17 @@ def test_an_unreachable_s3_endpoint_fails_storage_only(stack: Stack, accepted: l
     assert_live_throughout(live.answers)
 
 
-def test_a_broker_that_accepts_and_never_answers_costs_ingest_under_a_second(
-    stack: Stack, accepted: list[str]
+@pytest.mark.parametrize("broker", ["silent", "closed"])
+def test_a_broker_that_never_answers_or_refuses_costs_ingest_under_a_second(
+    stack: Stack, accepted: list[str], broker: str
 ) -> None:
+    """`silent` accepts TCP and never answers; `closed` is a port nothing listens on."""
     silent = SilentServer()
+    broker_port = silent.port if broker == "silent" else free_port()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = dict(stack.env, CELERY_BROKER_URL=f"redis://127.0.0.1:{silent.port}/0")
-    hung = spawn("gunicorn-silent-broker", gunicorn_argv(port), env, stack.root)
+    env = dict(stack.env, CELERY_BROKER_URL=f"redis://127.0.0.1:{broker_port}/0")
+    other = spawn(f"gunicorn-{broker}-broker", gunicorn_argv(port), env, stack.root)
     pids = stack.pids()
     try:
         wait_until(lambda: request(f"{base}/health/live").status == 200, 60, "gunicorn to start")
@@ -358,7 +362,7 @@ def test_a_broker_that_accepts_and_never_answers_costs_ingest_under_a_second(
         # The kicks were lost; beat's digest on the working broker collects the events.
         assert_recovered(stack, pids, accepted)
     finally:
-        hung.stop()
+        other.stop()
         silent.close()
 
 
@@ -430,6 +434,42 @@ def test_closing_a_broker_connection_the_worker_already_collected_does_not_raise
         assert received and channel.qos._delivered  # type: ignore[attr-defined]  # held, not acknowledged
         conn._do_close_transport()  # what Connection.collect() leaves behind
         conn.close()  # raised AttributeError before opsconsole.brokerfix
+    finally:
+        redis.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@pytest.mark.parametrize("transport", ["redis", "filesystem"])
+def test_the_oldest_waiting_message_is_judged_by_its_publish_time(transport: str) -> None:
+    """Read without consuming, on both brokers the console runs on: the message published
+    first counts, whatever came after it."""
+    from opsconsole.celery import app
+
+    scratch = scratch_dir()
+    redis = PrivateRedis(scratch)
+    if transport == "redis":
+        redis.start()
+        url, options = redis.url, {}
+    else:
+        folder = scratch / "broker"
+        folder.mkdir()
+        url = "filesystem://"
+        options = {"data_folder_in": str(folder), "data_folder_out": str(folder)}
+    try:
+        with app.connection_for_write(url, transport_options=options) as conn:
+            for age in (120, 30):  # the first published has waited two minutes
+                app.send_task(
+                    "errors.tasks.digest_inbox",
+                    connection=conn,
+                    queue="probe",
+                    retry=False,
+                    headers={"ops_published_at": time.time() - age},
+                )
+                time.sleep(0.01)  # filesystem message names order by the millisecond
+            app.send_task("errors.tasks.digest_inbox", connection=conn, queue="probe", retry=False)
+            waited = oldest_wait(conn.default_channel, "probe")
+            assert queue_depth(conn.default_channel, "probe") == 3
+        assert waited is not None and 119 < waited < 130, waited
     finally:
         redis.stop()
         shutil.rmtree(scratch, ignore_errors=True)
