@@ -354,7 +354,11 @@ def test_a_broker_that_never_answers_or_refuses_costs_ingest_under_a_second(
         with polling_live(base) as live:
             ingest = traffic_during(stack, 2.5, accepted, base)
             assert all(a.status == 200 for a in ingest), {a.status for a in ingest}
-            assert max(a.seconds for a in ingest) < 1.0, [round(a.seconds, 2) for a in ingest]
+            seconds = [round(a.seconds, 2) for a in ingest]
+            assert max(seconds) < 1.0, seconds
+            # A failed kick backs off: one request per gunicorn worker pays the publish
+            # timeout, not every request.
+            assert len([s for s in seconds if s >= 0.3]) <= 2, seconds
             probe = ready(base)
             assert_failing_in_time(probe)
             assert "broker unreachable" in probe.body.decode()
