@@ -260,9 +260,7 @@ def worker_argv(hostname: str) -> list[str]:
         "--include=tests.failing_support",
         "-n",
         hostname,
-        "--without-mingle",
-        "--without-gossip",
-    ]
+    ]  # otherwise as the Procfile runs it (mingle and gossip on)
 
 
 def beat_argv(schedule: Path) -> list[str]:
