@@ -184,8 +184,10 @@ class Broker(OpsCheck):
 def _published_at(raw: Any) -> float | None:
     import json
 
+    from health.worker import PUBLISHED_AT_HEADER
+
     try:
-        value = json.loads(raw)["headers"]["ops_published_at"]
+        value = json.loads(raw)["headers"][PUBLISHED_AT_HEADER]
     except (ValueError, TypeError, KeyError):
         return None  # a message published by a client that does not stamp it
     return float(value) if isinstance(value, int | float) else None
