@@ -142,6 +142,8 @@ class Redis(OpsCheck):
             raise ServiceWarning("redis memory is above 95 % of maxmemory")
 
 
+# Callers retry a refused connection once, at once: kombu's default 2 s pause before the retry
+# outlasted the check's timeout, so a refused broker read "timed out" instead of its reason.
 def _broker_connection(timeout: float) -> Any:
     from opsconsole.celery import app
 
@@ -171,16 +173,61 @@ class Broker(OpsCheck):
         start = time.perf_counter()
         try:
             with _broker_connection(seconds) as conn:
-                conn.ensure_connection(max_retries=1, timeout=seconds)
+                conn.ensure_connection(max_retries=1, interval_start=0, timeout=seconds)
                 conn.default_channel  # noqa: B018  (opens the channel: a real round trip)
         except Exception as exc:
             raise ServiceUnavailable(f"broker unreachable: {reason(exc)}") from None
         self.observe("responseTime", round((time.perf_counter() - start) * 1000, 2), "ms")
 
 
+def _published_at(raw: Any) -> float | None:
+    import json
+
+    from health.worker import PUBLISHED_AT_HEADER
+
+    try:
+        value = json.loads(raw)["headers"][PUBLISHED_AT_HEADER]
+    except (ValueError, TypeError, KeyError):
+        return None  # a message published by a client that does not stamp it
+    return float(value) if isinstance(value, int | float) else None
+
+
+def oldest_wait(channel: Any, queue: str) -> float | None:
+    """Seconds the oldest waiting message of `queue` has waited (None: empty or unknown).
+
+    Read without consuming anything: on Redis, the tail of each priority list (kombu pushes
+    on the left and pops on the right); on the filesystem broker, the oldest message file.
+    Other transports give None. The age comes from the publish time each message carries
+    (health.worker.stamp_published_at).
+    """
+    now = time.time()
+    client = getattr(channel, "client", None)
+    if channel.connection.driver_type == "redis" and client is not None:
+        steps = getattr(channel, "priority_steps", [0])
+        stamps = []
+        for key in dict.fromkeys(channel._q_for_pri(queue, step) for step in steps):
+            stamp = _published_at(client.lindex(key, -1))
+            if stamp is not None:
+                stamps.append(stamp)
+        return max(0.0, now - min(stamps)) if stamps else None
+    if channel.connection.driver_type == "filesystem":
+        import pathlib
+
+        folder = pathlib.Path(channel.data_folder_in)
+        names = sorted(p.name for p in folder.glob(f"*.{queue}.msg"))
+        for name in names[:1]:  # names start with the publish time in milliseconds
+            try:
+                stamp = _published_at((folder / name).read_bytes())
+            except OSError:  # taken by a worker in the meantime
+                return None
+            return max(0.0, now - stamp) if stamp is not None else None
+    return None
+
+
 @dataclasses.dataclass
 class Queue(OpsCheck):
-    """Broker reachable, a live worker by heartbeat age, queue depth, failed tasks last hour."""
+    """Broker reachable, a live worker by heartbeat age, queue depth, the oldest waiting
+    message's age (a live worker whose pool takes no work), failed tasks last hour."""
 
     failed_threshold: int = dataclasses.field(
         default_factory=lambda: settings.OPS_HEALTH_FAILED_TASKS_THRESHOLD
@@ -188,6 +235,7 @@ class Queue(OpsCheck):
     worker_max_age: float = dataclasses.field(
         default_factory=lambda: settings.OPS_HEALTH_WORKER_MAX_AGE
     )
+    max_wait: float = dataclasses.field(default_factory=lambda: settings.OPS_HEALTH_QUEUE_MAX_WAIT)
 
     def run(self) -> None:
         from django_celery_results.models import TaskResult
@@ -199,11 +247,14 @@ class Queue(OpsCheck):
         queue = app.conf.task_default_queue
         try:
             with _broker_connection(seconds) as conn:
-                conn.ensure_connection(max_retries=1, timeout=seconds)
+                conn.ensure_connection(max_retries=1, interval_start=0, timeout=seconds)
                 depth = queue_depth(conn.default_channel, queue)
+                waited = oldest_wait(conn.default_channel, queue) if depth else None
         except Exception as exc:
             raise ServiceUnavailable(f"broker unreachable: {reason(exc)}") from None
         self.observe("depth", depth, "messages")
+        if waited is not None:
+            self.observe("oldestWait", round(waited, 1), "s")
         now = timezone.now()
         try:
             live = WorkerHeartbeat.objects.filter(
@@ -219,6 +270,11 @@ class Queue(OpsCheck):
         if live == 0:
             raise ServiceUnavailable(
                 f"no Celery worker has sent a heartbeat in the last {self.worker_max_age:g} s"
+            )
+        if waited is not None and waited > self.max_wait:
+            raise ServiceUnavailable(
+                f"the oldest waiting task has waited {waited:.0f} s (limit {self.max_wait:g} s): "
+                "workers are alive but take no work; every pool process may be busy or stuck"
             )
         if failed > self.failed_threshold:
             raise ServiceWarning(

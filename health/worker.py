@@ -7,11 +7,23 @@ check reads the row's age, so a probe never broadcasts a ping and waits for repl
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from celery import bootsteps
+from celery.signals import before_task_publish
 
 HEARTBEAT_INTERVAL = 10.0
+# Every task message carries its publish time, so the queue check can tell how long the oldest
+# waiting message has waited: a worker whose heartbeat is fresh but whose pool takes no work
+# (every process busy or stuck) shows as a message that waits too long.
+PUBLISHED_AT_HEADER = "ops_published_at"
+
+
+@before_task_publish.connect
+def stamp_published_at(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    if headers is not None:
+        headers.setdefault(PUBLISHED_AT_HEADER, time.time())
 
 
 class HeartbeatStep(bootsteps.StartStopStep):

@@ -10,6 +10,11 @@ app = Celery("opsconsole")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# A Redis restart must not end the worker (see opsconsole.brokerfix).
+from opsconsole import brokerfix  # noqa: E402
+
+brokerfix.install()
+
 # Each worker records its own heartbeat (health.worker); the queue health check reads its age.
 from health.worker import HeartbeatStep  # noqa: E402
 from opsconsole.startup import refuse_unsafe_start  # noqa: E402

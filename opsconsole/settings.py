@@ -200,6 +200,9 @@ else:
         "socket_timeout": REDIS_TIMEOUT * 5,
         "visibility_timeout": 3600,
     }
+# Publishing from a request (the error digest kick) gives up after this: a dead or silent
+# broker costs a request at most about this long, never Celery's default publish retries.
+OPS_BROKER_PUBLISH_TIMEOUT = env_float("OPS_BROKER_PUBLISH_TIMEOUT", 0.4, minimum=0.05)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
@@ -238,6 +241,9 @@ OPS_HEALTH_EXTERNAL_TIMEOUT = env_float("OPS_HEALTH_EXTERNAL_TIMEOUT", 5.0, mini
 OPS_HEALTH_CACHE_TTL = env_float("OPS_HEALTH_CACHE_TTL", 2.0, minimum=0)
 OPS_HEALTH_FAILED_TASKS_THRESHOLD = env_int("OPS_HEALTH_FAILED_TASKS_THRESHOLD", 10, minimum=0)
 OPS_HEALTH_WORKER_MAX_AGE = env_float("OPS_HEALTH_WORKER_MAX_AGE", 60.0, minimum=1)
+# The queue check fails when the oldest waiting task message is older than this: workers are
+# alive (heartbeat) but none takes work, e.g. every pool process is busy or stuck.
+OPS_HEALTH_QUEUE_MAX_WAIT = env_float("OPS_HEALTH_QUEUE_MAX_WAIT", 300.0, minimum=1)
 OPS_HEALTH_DISK_PATHS = env_list("OPS_HEALTH_DISK_PATHS", [str(VAR_DIR)])
 OPS_HEALTH_DISK_WARN = env_float("OPS_HEALTH_DISK_WARN", 80.0, minimum=0)
 OPS_HEALTH_DISK_FAIL = env_float("OPS_HEALTH_DISK_FAIL", 95.0, minimum=0)
