@@ -1,27 +1,39 @@
 """The worker side of ingest: drain `InboxEvent` rows in batches into issues and reports.
 
-One batch is one transaction: claim rows (SKIP LOCKED on PostgreSQL, so two workers share the
-work), scrub, group, upsert issues, insert reports, delete the claimed rows. Alert signals are
-sent after the commit. A row that cannot be digested is retried a few times, then dropped with
-a warning (a warning, not an error: errors are captured as events, which would loop).
+A batch is claimed first (SKIP LOCKED on PostgreSQL, so workers share the work), bounded by
+count and by payload bytes; claiming counts an attempt on each event and commits, so an event
+that kills its worker is still counted. The batch is then digested in one transaction: scrub,
+group, upsert issues, insert reports, delete the rows; alert signals go after the commit.
+
+A batch that fails or runs past OPS_ERRORS_DIGEST_TIME_LIMIT is digested again event by event;
+an event that keeps failing is retried later (with a delay) and, after its last attempt, kept
+in the inbox as quarantined with the reason, for an operator to read in the admin. It never
+holds up the other events. Failures are logged as warnings, not errors: errors are captured as
+events, which would loop.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import signal
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
-from django.db.models import Q
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Length
 from django.urls import reverse
 from django.utils import timezone
 
-from errors import grouping
+from errors import grouping, quotas
 from errors.ingest import loads
 from errors.models import SEVERITY_RANK, ErrorProject, ErrorReport, InboxEvent, Issue
 from errors.scrubbing import Scrubber
@@ -29,7 +41,8 @@ from errors.severity import SeverityRules
 from errors.signals import critical_error_occurred
 
 logger = logging.getLogger(__name__)
-MAX_ATTEMPTS = 3
+TASK_TIME_LIMIT = "the digest task reached its soft time limit"
+INTERRUPTED = "the worker stopped while digesting it (hard time limit, crash or restart)"
 MAX_FRAMES = 100
 MAX_BREADCRUMBS = 100
 # Reasons in the order they win when one batch triggers several for the same issue.
@@ -168,58 +181,218 @@ def issue_url(issue_id: int) -> str:
     return settings.OPS_PUBLIC_URL + reverse("admin:errors_issue_change", args=[issue_id])
 
 
-def digest_batch(batch_size: int | None = None) -> int:
-    """Digest up to `batch_size` inbox rows. Returns how many rows were consumed."""
-    size = batch_size or settings.OPS_ERRORS_DIGEST_BATCH
-    alerts: list[dict[str, Any]] = []
+class DigestTimeout(Exception):
+    """A batch, or one retried event, took longer than OPS_ERRORS_DIGEST_TIME_LIMIT."""
+
+
+class _EventFailed(Exception):
+    pass
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise DigestTimeout in this thread once `seconds` have passed.
+
+    SIGALRM interrupts pure-Python work and the regex engine alike (it checks for signals), which
+    is where hostile events spend time. Signals exist only for the main thread: elsewhere (tests
+    digesting from threads) the Celery task's own time limits remain the bound.
+    """
+    usable = (
+        seconds > 0
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and not signal.getitimer(signal.ITIMER_REAL)[0]  # someone else's timer: leave it be
+    )
+    if not usable:
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise DigestTimeout(
+            f"the digest took longer than {seconds:g} s (OPS_ERRORS_DIGEST_TIME_LIMIT)"
+        )
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        with transaction.atomic():
-            rows = list(
-                InboxEvent.objects.select_for_update(skip_locked=True).order_by("id")[:size]
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def claim_lease() -> timedelta:
+    """How long a claim keeps other workers off an event: longer than the digest task may
+    live (Celery kills it at its hard time limit), so only a dead worker's claims expire."""
+    return timedelta(seconds=float(settings.CELERY_TASK_TIME_LIMIT) + 60)
+
+
+@dataclass
+class Claimed:
+    pk: int
+    attempts: int  # counting this one
+
+
+def _claim(size: int, max_bytes: int) -> tuple[list[Claimed], int]:
+    """Take the oldest available events, up to `size` of them and `max_bytes` of payload (at
+    least one), counting an attempt on each, committed before any digest work: a worker that
+    dies mid-digest (hard time limit, OOM kill) still leaves the attempt counted. Events that
+    already had their last attempt are quarantined instead. Returns (claimed, quarantined)."""
+    now = timezone.now()
+    max_attempts = settings.OPS_ERRORS_DIGEST_MAX_ATTEMPTS
+    with transaction.atomic():
+        candidates = list(
+            InboxEvent.objects.select_for_update(skip_locked=True)
+            .filter(Q(available_at__isnull=True) | Q(available_at__lte=now))
+            .filter(quarantined_at__isnull=True)
+            .order_by("id")
+            .values_list("id", "attempts", Length("payload"))[:size]
+        )
+        exhausted = [pk for pk, attempts, _ in candidates if attempts >= max_attempts]
+        taken: list[Claimed] = []
+        total = 0
+        for pk, attempts, nbytes in candidates:
+            if attempts >= max_attempts:
+                continue
+            if taken and total + (nbytes or 0) > max_bytes:
+                break
+            taken.append(Claimed(pk, attempts + 1))
+            total += nbytes or 0
+        if exhausted:
+            InboxEvent.objects.filter(pk__in=exhausted).update(quarantined_at=now)
+            logger.warning(
+                "quarantined %d error event(s) after %d attempts", len(exhausted), max_attempts
             )
-            if not rows:
-                return 0
-            _digest_rows(rows, alerts)
-            InboxEvent.objects.filter(pk__in=[r.pk for r in rows]).delete()
-    except DatabaseError as exc:
-        # One event the database refuses must not wedge the queue: retry one by one.
-        logger.warning("error digest batch failed (%s); retrying event by event", exc)
-        alerts = []
-        consumed = _digest_one_by_one(size, alerts)
+        if taken:
+            InboxEvent.objects.filter(pk__in=[c.pk for c in taken]).update(
+                attempts=F("attempts") + 1,
+                available_at=now + claim_lease(),
+                # What stays on the row if this worker dies before it can say what happened.
+                last_error=INTERRUPTED,
+            )
+    return taken, len(exhausted)
+
+
+def _failed(pk: int, attempts: int, reason: str) -> None:
+    """Record a failed attempt: retry later, or quarantine after the last attempt."""
+    now = timezone.now()
+    reason = reason[:2000]
+    if attempts >= settings.OPS_ERRORS_DIGEST_MAX_ATTEMPTS:
+        InboxEvent.objects.filter(pk=pk).update(
+            last_error=reason, quarantined_at=now, available_at=None
+        )
+        logger.warning("quarantined error event row %s after %s attempts: %s", pk, attempts, reason)
     else:
-        consumed = len(rows)
+        delay = settings.OPS_ERRORS_DIGEST_RETRY_DELAY * attempts
+        InboxEvent.objects.filter(pk=pk).update(
+            last_error=reason, available_at=now + timedelta(seconds=delay)
+        )
+
+
+def _release(pks: list[int], reason: str, *, attempted: bool) -> None:
+    """Give claimed events back at once (the task must stop); the untried get their attempt
+    back."""
+    if not pks:
+        return
+    rows = InboxEvent.objects.filter(pk__in=pks)
+    if attempted:
+        rows.update(available_at=None, last_error=reason)
+    else:
+        rows.update(available_at=None, attempts=F("attempts") - 1, last_error="")
+
+
+def _why(exc: BaseException) -> str:
+    return (
+        str(exc)
+        if isinstance(exc, DigestTimeout | _EventFailed)
+        else f"{type(exc).__name__}: {exc}"
+    )
+
+
+def _after_interruption() -> None:
+    # A timeout may have landed inside a database call and left the connection mid-protocol:
+    # start the next step on a fresh one (Django reconnects on use).
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+def digest_batch(batch_size: int | None = None, *, max_bytes: int | None = None) -> int:
+    """Digest up to `batch_size` inbox events (and `max_bytes` of payload). Returns how many
+    events it took (digested, failed or quarantined); 0 when none is available."""
+    size = batch_size or settings.OPS_ERRORS_DIGEST_BATCH
+    claimed, quarantined = _claim(size, max_bytes or settings.OPS_ERRORS_DIGEST_BATCH_BYTES)
+    if not claimed:
+        return quarantined
+    limit = settings.OPS_ERRORS_DIGEST_TIME_LIMIT
+    alerts: list[dict[str, Any]] = []
+    # Events that failed before are digested alone, so they cannot sink a batch again.
+    fresh = [c for c in claimed if c.attempts == 1]
+    alone = [c for c in claimed if c.attempts > 1]
+    if fresh:
+        found: list[dict[str, Any]] = []
+        try:
+            with time_limit(limit), transaction.atomic():
+                rows = list(InboxEvent.objects.filter(pk__in=[c.pk for c in fresh]).order_by("id"))
+                failures = _digest_rows(rows, found)
+                InboxEvent.objects.filter(
+                    pk__in=[r.pk for r in rows if r.pk not in failures]
+                ).delete()
+        except SoftTimeLimitExceeded:
+            _release(
+                [c.pk for c in fresh], "the digest task reached its time limit", attempted=True
+            )
+            _release([c.pk for c in alone], "", attempted=False)
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever one event does, the others go on
+            if isinstance(exc, DigestTimeout):
+                _after_interruption()
+            logger.warning(
+                "error digest batch of %d failed (%s); digesting its events one by one",
+                len(fresh),
+                _why(exc),
+            )
+            alone = fresh + alone
+        else:
+            alerts += found
+            for c in fresh:
+                if c.pk in failures:
+                    _failed(c.pk, c.attempts, failures[c.pk])
+    for index, c in enumerate(alone):
+        try:
+            alerts += _digest_alone(c, limit)
+        except SoftTimeLimitExceeded:
+            _release([c.pk], TASK_TIME_LIMIT, attempted=True)
+            _release([o.pk for o in alone[index + 1 :]], "", attempted=False)
+            raise
     for alert in alerts:
         critical_error_occurred.send(sender=Issue, **alert)
-    return consumed
+    return len(claimed) + quarantined
 
 
-def _digest_one_by_one(size: int, alerts: list[dict[str, Any]]) -> int:
-    ids = list(InboxEvent.objects.order_by("id").values_list("id", flat=True)[:size])
-    consumed = 0
-    for pk in ids:
-        found: list[dict[str, Any]] = []
-        with transaction.atomic():
-            row = InboxEvent.objects.select_for_update(skip_locked=True).filter(pk=pk).first()
+def _digest_alone(claimed: Claimed, limit: float) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    try:
+        with time_limit(limit), transaction.atomic():
+            row = InboxEvent.objects.filter(pk=claimed.pk).first()
             if row is None:
-                continue
-            try:
-                with transaction.atomic():
-                    _digest_rows([row], found)
-            except DatabaseError as exc:
-                row.attempts += 1
-                if row.attempts < MAX_ATTEMPTS:
-                    row.save(update_fields=["attempts"])
-                    continue
-                logger.warning(
-                    "dropping event %s after %s attempts: %s", row.event_id, row.attempts, exc
-                )
+                return []
+            failures = _digest_rows([row], found)
+            if failures:
+                raise _EventFailed(failures[row.pk])
             row.delete()
-            consumed += 1
-        alerts.extend(found)
-    return consumed
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception as exc:  # noqa: BLE001 - recorded on the row, retried or quarantined
+        if isinstance(exc, DigestTimeout):
+            _after_interruption()
+        _failed(claimed.pk, claimed.attempts, _why(exc))
+        return []
+    return found
 
 
-def _digest_rows(rows: list[InboxEvent], alerts: list[dict[str, Any]]) -> None:
+def _digest_rows(rows: list[InboxEvent], alerts: list[dict[str, Any]]) -> dict[int, str]:
+    """Digest rows into issues and reports; returns {row id: reason} for the rows that could
+    not even be read or prepared (the caller retries those alone, the rest are stored)."""
     scrubber = Scrubber(settings.OPS_ERRORS_SCRUB_FIELDS)
     rules = SeverityRules.load()
     projects = {p.pk: p for p in ErrorProject.objects.filter(pk__in={r.project_id for r in rows})}
@@ -229,6 +402,7 @@ def _digest_rows(rows: list[InboxEvent], alerts: list[dict[str, Any]]) -> None:
         ).values_list("project_id", "event_id")
     )
     groups: dict[tuple[int, str], _Group] = {}
+    failures: dict[int, str] = {}
     for row in rows:
         if (row.project_id, row.event_id) in known:
             continue
@@ -238,13 +412,16 @@ def _digest_rows(rows: list[InboxEvent], alerts: list[dict[str, Any]]) -> None:
             if not isinstance(event, dict):
                 raise ValueError("event is not a JSON object")
             prepared = prepare(row, event, scrubber, rules)
-        except Exception as exc:  # one malformed event must not block the batch
-            logger.warning("dropping undigestible event %s: %s", row.event_id, exc)
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one malformed event must not block the batch
+            failures[row.pk] = f"{type(exc).__name__}: {exc}"
             continue
         groups.setdefault((row.project_id, prepared.fingerprint), _Group()).events.append(prepared)
     if not groups:
-        return
+        return failures
     now = timezone.now()
+    groups = _apply_new_issue_budget(groups, projects, now)
     issues = _upsert_issues(groups)
     reports: list[ErrorReport] = []
     for key, group in groups.items():
@@ -268,6 +445,45 @@ def _digest_rows(rows: list[InboxEvent], alerts: list[dict[str, Any]]) -> None:
                     "count": issue.count,
                 }
             )
+    return failures
+
+
+def _existing(keys: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
+    condition = Q()
+    for project_id, fp in keys:
+        condition |= Q(project_id=project_id, fingerprint=fp)
+    if not condition:
+        return set()
+    return set(
+        Issue.objects.filter(condition, grouping_version=grouping.GROUPING_VERSION).values_list(
+            "project_id", "fingerprint"
+        )
+    )
+
+
+def _apply_new_issue_budget(
+    groups: dict[tuple[int, str], _Group], projects: dict[int, ErrorProject], now: datetime
+) -> dict[tuple[int, str], _Group]:
+    """Fold groups that would start more new issues than a project's hourly budget into the
+    project's overflow issue, so invented fingerprints cannot make unbounded issues (or alerts)."""
+    overflow = quotas.OVERFLOW_FINGERPRINT
+    candidates = [k for k in groups if k[1] != overflow and projects[k[0]].new_issues_per_hour]
+    new = [k for k in candidates if k not in _existing(candidates)] if candidates else []
+    if not new:
+        return groups
+    limited = sorted({pid for pid, _ in new})
+    # Spend each budget under the project's row lock (stable order: no deadlocks), and look
+    # again at what exists: a concurrent digest may have created some of these meanwhile.
+    list(ErrorProject.objects.select_for_update().filter(pk__in=limited).order_by("pk"))
+    new = [k for k in new if k not in _existing(new)]
+    out = dict(groups)
+    for pid in limited:
+        # First come, first served: the groups whose first event arrived first keep their issue.
+        mine = sorted((k for k in new if k[0] == pid), key=lambda k: groups[k].events[0].row.pk)
+        left = quotas.new_issues_left(projects[pid], now)
+        for key in mine[left:] if left is not None else []:
+            out.setdefault((pid, overflow), _Group()).events.extend(out.pop(key).events)
+    return out
 
 
 def _upsert_issues(groups: dict[tuple[int, str], _Group]) -> dict[tuple[int, str], Issue]:
@@ -299,7 +515,8 @@ def _upsert_issues(groups: dict[tuple[int, str], _Group]) -> dict[tuple[int, str
     for project_id, fp in groups:
         condition |= Q(project_id=project_id, fingerprint=fp)
     locked = (
-        Issue.objects.select_for_update()
+        Issue.objects.select_for_update(of=("self",))
+        .select_related("project")
         .filter(condition, grouping_version=version)
         .order_by("project_id", "fingerprint")
     )
@@ -314,8 +531,13 @@ def _upsert_issues(groups: dict[tuple[int, str], _Group]) -> dict[tuple[int, str
         issue.count += len(events)
         issue.last_seen = max(issue.last_seen, latest.report.received_at)
         issue.last_message = latest.report.message[:2000]
-        issue.title = latest.title
-        issue.culprit = latest.culprit or issue.culprit
+        if key[1] == quotas.OVERFLOW_FINGERPRINT:
+            budget = issue.project.new_issues_per_hour
+            issue.title = f"Events beyond the budget of {budget} new issues per hour"
+            issue.culprit = "new-issue budget (errors project settings)"
+        else:
+            issue.title = latest.title
+            issue.culprit = latest.culprit or issue.culprit
         issue.level = latest.report.level
         worst = max((p.report.severity for p in events), key=SEVERITY_RANK.__getitem__)
         if issue._ops_new or SEVERITY_RANK[worst] > SEVERITY_RANK.get(issue.severity, 0):  # type: ignore[attr-defined]
@@ -358,8 +580,23 @@ def _alert_reason(project: ErrorProject, issue: Issue, group: _Group, now: datet
     return None
 
 
+def digest_for(seconds: float, *, max_batches: int = 10_000) -> tuple[int, bool]:
+    """Digest batches for about `seconds` (bounded, so one task never runs forever).
+    Returns (events taken, whether available events were left behind)."""
+    total = 0
+    deadline = time.monotonic() + seconds
+    for _ in range(max_batches):
+        done = digest_batch()
+        if not done:
+            return total, False
+        total += done
+        if time.monotonic() >= deadline:
+            break
+    return total, True
+
+
 def digest_all(*, max_batches: int = 1000) -> int:
-    """Drain the inbox (bounded, so one task never runs forever)."""
+    """Drain the inbox of every available event (retries wait for their delay)."""
     total = 0
     for _ in range(max_batches):
         done = digest_batch()
