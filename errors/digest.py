@@ -195,15 +195,18 @@ def time_limit(seconds: float) -> Iterator[None]:
 
     SIGALRM interrupts pure-Python work and the regex engine alike (it checks for signals), which
     is where hostile events spend time. Signals exist only for the main thread: elsewhere (tests
-    digesting from threads) the Celery task's own time limits remain the bound.
+    digesting from threads) the Celery task's own time limits remain the bound. An outer timer
+    (pytest-timeout, say) is resumed afterwards, or left alone when it is due first.
     """
-    usable = (
-        seconds > 0
-        and hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-        and not signal.getitimer(signal.ITIMER_REAL)[0]  # someone else's timer: leave it be
-    )
-    if not usable:
+    if (
+        seconds <= 0
+        or not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    outer_left, outer_interval = signal.getitimer(signal.ITIMER_REAL)
+    if outer_left and outer_left <= seconds:
         yield
         return
 
@@ -212,6 +215,7 @@ def time_limit(seconds: float) -> Iterator[None]:
             f"the digest took longer than {seconds:g} s (OPS_ERRORS_DIGEST_TIME_LIMIT)"
         )
 
+    started = time.monotonic()
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
@@ -219,6 +223,9 @@ def time_limit(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer_left:
+            left = outer_left - (time.monotonic() - started)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 0.001), outer_interval)
 
 
 def claim_lease() -> timedelta:
@@ -412,8 +419,8 @@ def _digest_rows(rows: list[InboxEvent], alerts: list[dict[str, Any]]) -> dict[i
             if not isinstance(event, dict):
                 raise ValueError("event is not a JSON object")
             prepared = prepare(row, event, scrubber, rules)
-        except SoftTimeLimitExceeded:
-            raise
+        except (SoftTimeLimitExceeded, DigestTimeout):
+            raise  # the whole batch's time is up, not this event's preparation
         except Exception as exc:  # noqa: BLE001 - one malformed event must not block the batch
             failures[row.pk] = f"{type(exc).__name__}: {exc}"
             continue
