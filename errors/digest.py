@@ -475,14 +475,16 @@ def _apply_new_issue_budget(
     project's overflow issue, so invented fingerprints cannot make unbounded issues (or alerts)."""
     overflow = quotas.OVERFLOW_FINGERPRINT
     candidates = [k for k in groups if k[1] != overflow and projects[k[0]].new_issues_per_hour]
-    new = [k for k in candidates if k not in _existing(candidates)] if candidates else []
+    known = _existing(candidates) if candidates else set()
+    new = [k for k in candidates if k not in known]
     if not new:
         return groups
     limited = sorted({pid for pid, _ in new})
     # Spend each budget under the project's row lock (stable order: no deadlocks), and look
     # again at what exists: a concurrent digest may have created some of these meanwhile.
     list(ErrorProject.objects.select_for_update().filter(pk__in=limited).order_by("pk"))
-    new = [k for k in new if k not in _existing(new)]
+    known = _existing(new)
+    new = [k for k in new if k not in known]
     out = dict(groups)
     for pid in limited:
         # First come, first served: the groups whose first event arrived first keep their issue.
