@@ -97,13 +97,15 @@ def _consume_in_db(keys: list[str], quotas: list[Quota], now: float) -> int:
         f"SET {value_col} = {table}.{value_col} + excluded.{value_col} "
         f"WHERE {table}.{value_col} + excluded.{value_col} <= %s RETURNING {value_col}"
     )
+    expires_field = QuotaCounter._meta.get_field("expires_at")
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             for index, (key, quota) in enumerate(zip(keys, quotas, strict=True), start=1):
                 expires = datetime.fromtimestamp(
                     _window_start(now, quota.window) + quota.window, tz=UTC
                 )
-                cursor.execute(sql, [key, quota.amount, expires, quota.limit])
+                stored = expires_field.get_db_prep_value(expires, connection)
+                cursor.execute(sql, [key, quota.amount, stored, quota.limit])
                 if cursor.fetchone() is None:
                     raise _Over(index)  # rolls back the counters already incremented
     except _Over as over:
