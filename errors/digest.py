@@ -345,9 +345,7 @@ def digest_batch(batch_size: int | None = None, *, max_bytes: int | None = None)
                     pk__in=[r.pk for r in rows if r.pk not in failures]
                 ).delete()
         except SoftTimeLimitExceeded:
-            _release(
-                [c.pk for c in fresh], "the digest task reached its time limit", attempted=True
-            )
+            _release([c.pk for c in fresh], TASK_TIME_LIMIT, attempted=True)
             _release([c.pk for c in alone], "", attempted=False)
             raise
         except Exception as exc:  # noqa: BLE001 - whatever one event does, the others go on

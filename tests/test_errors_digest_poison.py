@@ -353,3 +353,44 @@ def test_health_checks_run_while_the_digest_queue_holds_a_large_backlog(workers,
 
     waiting = redis.Redis.from_url(os.environ["REDIS_URL"]).llen(ingest["queue"])
     assert waiting > 0, "the digest backlog was already gone: the test proves nothing"
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_celerys_own_soft_time_limit_counts_against_the_event_too(workers, project):
+    """With the per-batch limit set above the task's soft limit, Celery's SoftTimeLimitExceeded
+    ends the task: the events go back at once with the reason, and the next runs (beat's, here
+    the test's) digest the others and quarantine the slow one."""
+    from errors.tasks import digest_inbox
+
+    proj, _ = project
+    enqueue(proj, slow_event())
+    good = [make_event() for _ in range(5)]
+    for event in good:
+        enqueue(proj, event)
+    worker = workers(
+        "ingest",
+        env={
+            "OPS_TASK_SOFT_TIME_LIMIT": "2s",
+            "OPS_TASK_TIME_LIMIT": "30s",
+            "OPS_ERRORS_DIGEST_TIME_LIMIT": "60s",
+            "OPS_ERRORS_DIGEST_RETRY_DELAY": "0",
+        },
+    )
+
+    kicked = [0.0]
+
+    def quarantined() -> bool:
+        if InboxEvent.objects.filter(quarantined_at__isnull=False).exists():
+            return True
+        if time.monotonic() - kicked[0] > 3:  # what beat does every OPS_ERRORS_DIGEST_INTERVAL
+            # A message carries its publisher's limits: these are the worker's (and its beat's).
+            digest_inbox.apply_async(soft_time_limit=2, time_limit=30)
+            kicked[0] = time.monotonic()
+        return False
+
+    wait_for(quarantined, 90, "the slow event's quarantine", worker["log"])
+    wait_for(lambda: ErrorReport.objects.count() == len(good), 30, "the good events", worker["log"])
+    slow = InboxEvent.objects.get()
+    assert (slow.attempts, slow.last_error) == (3, "the digest task reached its soft time limit")
+    assert b"Soft time limit (2" in worker["log"].read_bytes()
