@@ -15,11 +15,8 @@ events, which would loop.
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,12 +25,21 @@ from zoneinfo import ZoneInfo
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
-from django.db.models.functions import Length
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
 from errors import grouping, quotas
+from errors.inbox import (
+    TASK_TIME_LIMIT,
+    Claimed,
+    DigestTimeout,
+    after_interruption,
+    claim,
+    failed,
+    release,
+    time_limit,
+)
 from errors.ingest import loads
 from errors.models import SEVERITY_RANK, ErrorProject, ErrorReport, InboxEvent, Issue
 from errors.scrubbing import Scrubber
@@ -41,8 +47,6 @@ from errors.severity import SeverityRules
 from errors.signals import critical_error_occurred
 
 logger = logging.getLogger(__name__)
-TASK_TIME_LIMIT = "the digest task reached its soft time limit"
-INTERRUPTED = "the worker stopped while digesting it (hard time limit, crash or restart)"
 MAX_FRAMES = 100
 MAX_BREADCRUMBS = 100
 # Reasons in the order they win when one batch triggers several for the same issue.
@@ -181,131 +185,8 @@ def issue_url(issue_id: int) -> str:
     return settings.OPS_PUBLIC_URL + reverse("admin:errors_issue_change", args=[issue_id])
 
 
-class DigestTimeout(Exception):
-    """A batch, or one retried event, took longer than OPS_ERRORS_DIGEST_TIME_LIMIT."""
-
-
 class _EventFailed(Exception):
     pass
-
-
-@contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    """Raise DigestTimeout in this thread once `seconds` have passed.
-
-    SIGALRM interrupts pure-Python work and the regex engine alike (it checks for signals), which
-    is where hostile events spend time. Signals exist only for the main thread: elsewhere (tests
-    digesting from threads) the Celery task's own time limits remain the bound. An outer timer
-    (pytest-timeout, say) is resumed afterwards, or left alone when it is due first.
-    """
-    if (
-        seconds <= 0
-        or not hasattr(signal, "setitimer")
-        or threading.current_thread() is not threading.main_thread()
-    ):
-        yield
-        return
-    outer_left, outer_interval = signal.getitimer(signal.ITIMER_REAL)
-    if outer_left and outer_left <= seconds:
-        yield
-        return
-
-    def expire(signum: int, frame: Any) -> None:
-        raise DigestTimeout(
-            f"the digest took longer than {seconds:g} s (OPS_ERRORS_DIGEST_TIME_LIMIT)"
-        )
-
-    started = time.monotonic()
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        if outer_left:
-            left = outer_left - (time.monotonic() - started)
-            signal.setitimer(signal.ITIMER_REAL, max(left, 0.001), outer_interval)
-
-
-def claim_lease() -> timedelta:
-    """How long a claim keeps other workers off an event: longer than the digest task may
-    live (Celery kills it at its hard time limit), so only a dead worker's claims expire."""
-    return timedelta(seconds=float(settings.CELERY_TASK_TIME_LIMIT) + 60)
-
-
-@dataclass
-class Claimed:
-    pk: int
-    attempts: int  # counting this one
-
-
-def _claim(size: int, max_bytes: int) -> tuple[list[Claimed], int]:
-    """Take the oldest available events, up to `size` of them and `max_bytes` of payload (at
-    least one), counting an attempt on each, committed before any digest work: a worker that
-    dies mid-digest (hard time limit, OOM kill) still leaves the attempt counted. Events that
-    already had their last attempt are quarantined instead. Returns (claimed, quarantined)."""
-    now = timezone.now()
-    max_attempts = settings.OPS_ERRORS_DIGEST_MAX_ATTEMPTS
-    with transaction.atomic():
-        candidates = list(
-            InboxEvent.objects.select_for_update(skip_locked=True)
-            .filter(Q(available_at__isnull=True) | Q(available_at__lte=now))
-            .filter(quarantined_at__isnull=True)
-            .order_by("id")
-            .values_list("id", "attempts", Length("payload"))[:size]
-        )
-        exhausted = [pk for pk, attempts, _ in candidates if attempts >= max_attempts]
-        taken: list[Claimed] = []
-        total = 0
-        for pk, attempts, nbytes in candidates:
-            if attempts >= max_attempts:
-                continue
-            if taken and total + (nbytes or 0) > max_bytes:
-                break
-            taken.append(Claimed(pk, attempts + 1))
-            total += nbytes or 0
-        if exhausted:
-            InboxEvent.objects.filter(pk__in=exhausted).update(quarantined_at=now)
-            logger.warning(
-                "quarantined %d error event(s) after %d attempts", len(exhausted), max_attempts
-            )
-        if taken:
-            InboxEvent.objects.filter(pk__in=[c.pk for c in taken]).update(
-                attempts=F("attempts") + 1,
-                available_at=now + claim_lease(),
-                # What stays on the row if this worker dies before it can say what happened.
-                last_error=INTERRUPTED,
-            )
-    return taken, len(exhausted)
-
-
-def _failed(pk: int, attempts: int, reason: str) -> None:
-    """Record a failed attempt: retry later, or quarantine after the last attempt."""
-    now = timezone.now()
-    reason = reason[:2000]
-    if attempts >= settings.OPS_ERRORS_DIGEST_MAX_ATTEMPTS:
-        InboxEvent.objects.filter(pk=pk).update(
-            last_error=reason, quarantined_at=now, available_at=None
-        )
-        logger.warning("quarantined error event row %s after %s attempts: %s", pk, attempts, reason)
-    else:
-        delay = settings.OPS_ERRORS_DIGEST_RETRY_DELAY * attempts
-        InboxEvent.objects.filter(pk=pk).update(
-            last_error=reason, available_at=now + timedelta(seconds=delay)
-        )
-
-
-def _release(pks: list[int], reason: str, *, attempted: bool) -> None:
-    """Give claimed events back at once (the task must stop); the untried get their attempt
-    back."""
-    if not pks:
-        return
-    rows = InboxEvent.objects.filter(pk__in=pks)
-    if attempted:
-        rows.update(available_at=None, last_error=reason)
-    else:
-        rows.update(available_at=None, attempts=F("attempts") - 1, last_error="")
 
 
 def _why(exc: BaseException) -> str:
@@ -316,18 +197,11 @@ def _why(exc: BaseException) -> str:
     )
 
 
-def _after_interruption() -> None:
-    # A timeout may have landed inside a database call and left the connection mid-protocol:
-    # start the next step on a fresh one (Django reconnects on use).
-    if not connection.in_atomic_block:
-        connection.close()
-
-
 def digest_batch(batch_size: int | None = None, *, max_bytes: int | None = None) -> int:
     """Digest up to `batch_size` inbox events (and `max_bytes` of payload). Returns how many
     events it took (digested, failed or quarantined); 0 when none is available."""
     size = batch_size or settings.OPS_ERRORS_DIGEST_BATCH
-    claimed, quarantined = _claim(size, max_bytes or settings.OPS_ERRORS_DIGEST_BATCH_BYTES)
+    claimed, quarantined = claim(size, max_bytes or settings.OPS_ERRORS_DIGEST_BATCH_BYTES)
     if not claimed:
         return quarantined
     limit = settings.OPS_ERRORS_DIGEST_TIME_LIMIT
@@ -345,12 +219,12 @@ def digest_batch(batch_size: int | None = None, *, max_bytes: int | None = None)
                     pk__in=[r.pk for r in rows if r.pk not in failures]
                 ).delete()
         except SoftTimeLimitExceeded:
-            _release([c.pk for c in fresh], TASK_TIME_LIMIT, attempted=True)
-            _release([c.pk for c in alone], "", attempted=False)
+            release([c.pk for c in fresh], TASK_TIME_LIMIT, attempted=True)
+            release([c.pk for c in alone], "", attempted=False)
             raise
         except Exception as exc:  # noqa: BLE001 - whatever one event does, the others go on
             if isinstance(exc, DigestTimeout):
-                _after_interruption()
+                after_interruption()
             logger.warning(
                 "error digest batch of %d failed (%s); digesting its events one by one",
                 len(fresh),
@@ -361,13 +235,13 @@ def digest_batch(batch_size: int | None = None, *, max_bytes: int | None = None)
             alerts += found
             for c in fresh:
                 if c.pk in failures:
-                    _failed(c.pk, c.attempts, failures[c.pk])
+                    failed(c.pk, c.attempts, failures[c.pk])
     for index, c in enumerate(alone):
         try:
             alerts += _digest_alone(c, limit)
         except SoftTimeLimitExceeded:
-            _release([c.pk], TASK_TIME_LIMIT, attempted=True)
-            _release([o.pk for o in alone[index + 1 :]], "", attempted=False)
+            release([c.pk], TASK_TIME_LIMIT, attempted=True)
+            release([o.pk for o in alone[index + 1 :]], "", attempted=False)
             raise
     for alert in alerts:
         critical_error_occurred.send(sender=Issue, **alert)
@@ -389,8 +263,8 @@ def _digest_alone(claimed: Claimed, limit: float) -> list[dict[str, Any]]:
         raise
     except Exception as exc:  # noqa: BLE001 - recorded on the row, retried or quarantined
         if isinstance(exc, DigestTimeout):
-            _after_interruption()
-        _failed(claimed.pk, claimed.attempts, _why(exc))
+            after_interruption()
+        failed(claimed.pk, claimed.attempts, _why(exc))
         return []
     return found
 

@@ -28,7 +28,8 @@ from django.test import override_settings
 from django.utils import timezone
 
 from errors import services
-from errors.digest import INTERRUPTED, _claim, digest_batch
+from errors.digest import digest_batch
+from errors.inbox import INTERRUPTED, claim
 from errors.ingest import Envelope
 from errors.models import ErrorProject, ErrorReport, InboxEvent, Issue
 from tests.conftest import ROOT, free_port, route_digest_to, subprocess_env
@@ -123,9 +124,9 @@ def test_an_event_whose_worker_died_is_counted_and_finally_quarantined(project):
     # Three workers take it and die before they finish (a hard time limit, an OOM kill).
     for n in range(3):
         with time_machine.travel(now + timedelta(seconds=lease * n)):
-            claimed, _ = _claim(500, 2**30)
+            claimed, _ = claim(500, 2**30)
             assert [c.attempts for c in claimed] == [n + 1]
-            assert _claim(500, 2**30) == ([], 0)  # held: no other worker takes it meanwhile
+            assert claim(500, 2**30) == ([], 0)  # held: no other worker takes it meanwhile
     with time_machine.travel(now + timedelta(seconds=lease * 3)):
         assert digest_batch() == 1
     row = InboxEvent.objects.get()
