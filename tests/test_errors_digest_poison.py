@@ -209,6 +209,14 @@ def test_the_digest_is_routed_to_its_own_queue():
     assert settings.CELERY_WORKER_MAX_MEMORY_PER_CHILD == 512 * 1024
 
 
+def test_the_procfile_runs_a_worker_for_each_queue():
+    processes = dict(
+        line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line
+    )
+    assert "-Q celery " in processes["worker"]
+    assert "-Q ${OPS_ERRORS_DIGEST_QUEUE:-ingest} " in processes["ingest"]
+
+
 # --- real workers ----------------------------------------------------------------------------
 @pytest.fixture
 def workers(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., dict[str, Any]]]:
