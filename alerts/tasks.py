@@ -7,7 +7,10 @@ from celery import shared_task
 from . import services
 
 
-@shared_task(name="alerts.tasks.send_system_alert", ignore_result=True)
+# One delivery has its own HTTP/SMTP timeouts; these limits catch anything that hangs past them.
+@shared_task(
+    name="alerts.tasks.send_system_alert", ignore_result=True, soft_time_limit=60, time_limit=90
+)
 def send_system_alert(delivery_id: int) -> str:
     """SendSystemAlert: one delivery attempt; retries are rescheduled by the service with
     exponential backoff, so a failing channel never holds a worker while it waits."""
@@ -17,11 +20,15 @@ def send_system_alert(delivery_id: int) -> str:
     return delivery.status if delivery is not None else "skipped"
 
 
-@shared_task(name="alerts.tasks.flush_notification", ignore_result=True)
+@shared_task(
+    name="alerts.tasks.flush_notification", ignore_result=True, soft_time_limit=60, time_limit=90
+)
 def flush_notification(notification_id: int) -> int:
     return len(services.flush_notification(notification_id))
 
 
-@shared_task(name="alerts.tasks.dispatch_due", ignore_result=True)
+@shared_task(
+    name="alerts.tasks.dispatch_due", ignore_result=True, soft_time_limit=120, time_limit=150
+)
 def dispatch_due() -> dict[str, int]:
     return services.dispatch_due()

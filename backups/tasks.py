@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from backups import services
@@ -15,8 +16,18 @@ from backups.models import Backup
 
 logger = logging.getLogger(__name__)
 
+# A dump of a large database takes hours: its own limits (OPS_BACKUP_TASK_TIME_LIMIT), far
+# above the defaults for everything else; the hard limit leaves 10 minutes to clean up.
+SOFT_LIMIT = settings.OPS_BACKUP_TASK_TIME_LIMIT
+HARD_LIMIT = SOFT_LIMIT + 600
 
-@shared_task(name="backups.tasks.run_scheduled_backup", ignore_result=False)
+
+@shared_task(
+    name="backups.tasks.run_scheduled_backup",
+    ignore_result=False,
+    soft_time_limit=SOFT_LIMIT,
+    time_limit=HARD_LIMIT,
+)
 def run_scheduled_backup(kind: str = "full", min_interval_hours: float = 1.0) -> dict[str, Any]:
     """Daily backup, then retention. Idempotent: a second worker (or a retry) skips the run
     when a backup is running or one completed within `min_interval_hours`."""
@@ -37,7 +48,12 @@ def run_scheduled_backup(kind: str = "full", min_interval_hours: float = 1.0) ->
     return {"backup_id": backup.pk, "deleted": deleted}
 
 
-@shared_task(name="backups.tasks.verify_latest_backup", ignore_result=False)
+@shared_task(
+    name="backups.tasks.verify_latest_backup",
+    ignore_result=False,
+    soft_time_limit=SOFT_LIMIT,
+    time_limit=HARD_LIMIT,
+)
 def verify_latest_backup(backup_id: int | None = None) -> dict[str, Any]:
     try:
         backup = services.verify_backup(backup_id)
@@ -51,7 +67,12 @@ def verify_latest_backup(backup_id: int | None = None) -> dict[str, Any]:
     }
 
 
-@shared_task(name="backups.tasks.create_backup", ignore_result=False)
+@shared_task(
+    name="backups.tasks.create_backup",
+    ignore_result=False,
+    soft_time_limit=SOFT_LIMIT,
+    time_limit=HARD_LIMIT,
+)
 def create_backup(kind: str = "full") -> dict[str, Any]:
     try:
         return {"backup_id": services.create_backup(kind, actor="task").pk}

@@ -361,8 +361,9 @@ def main() -> int:
             "shell",
             "-c",
             "from errors.models import ErrorProject; "
-            # A limit that is counted on every event (its cost is measured) but never hit.
-            "ErrorProject.objects.filter(name='bench').update(rate_limit_per_minute=10**9)",
+            # Quotas that are counted on every event (their cost is measured) but never hit.
+            "ErrorProject.objects.filter(name='bench').update(rate_limit_per_minute=10**9, "
+            "bytes_per_minute=2**50, bytes_per_day=2**50)",
         )
         key = urlsplit(created["dsn"]).username
         path = f"/api/{created['project_id']}/envelope/"

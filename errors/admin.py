@@ -18,7 +18,14 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from errors import services
-from errors.models import ErrorProject, ErrorReport, Issue, ProjectKey, SeverityRule
+from errors.models import (
+    ErrorProject,
+    ErrorReport,
+    InboxEvent,
+    Issue,
+    ProjectKey,
+    SeverityRule,
+)
 
 ACTION_PERMISSION = "errors.resolve_issue"
 IGNORE_CHOICES = {
@@ -47,6 +54,10 @@ class ErrorProjectAdmin(admin.ModelAdmin):
     inlines = [ProjectKeyInline]
     fieldsets = [
         (None, {"fields": ("name", "rate_limit_per_minute", "retention_days")}),
+        (
+            "Quotas",
+            {"fields": ("bytes_per_minute", "bytes_per_day", "new_issues_per_hour")},
+        ),
         ("Retention", {"fields": ("max_events_per_issue",)}),
         (
             "Alert rules",
@@ -185,6 +196,49 @@ class ErrorReportAdmin(admin.ModelAdmin):
     def issue_link(self, obj: ErrorReport) -> str:
         url = reverse("admin:errors_issue_change", args=[obj.issue_id])
         return format_html('<a href="{}">{}</a>', url, obj.issue.title[:80])
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(InboxEvent)
+class InboxEventAdmin(admin.ModelAdmin):
+    """Events not digested yet: waiting, being retried, or quarantined after their last
+    attempt with the reason. Read-only: the payload is what the client sent."""
+
+    list_display = ("received_at", "project", "event_id", "state", "attempts", "last_error_line")
+    list_filter = (("quarantined_at", admin.EmptyFieldListFilter), "project")
+    search_fields = ("event_id", "last_error")
+    list_select_related = ("project",)
+    ordering = ("-id",)
+    exclude = ("payload",)
+    readonly_fields = [
+        "project",
+        "event_id",
+        "received_at",
+        "attempts",
+        "available_at",
+        "quarantined_at",
+        "last_error",
+        "payload_size",
+    ]
+
+    @admin.display(description="state")
+    def state(self, obj: InboxEvent) -> str:
+        if obj.quarantined_at:
+            return "quarantined"
+        return "retrying" if obj.attempts and obj.last_error else "waiting"
+
+    @admin.display(description="last error")
+    def last_error_line(self, obj: InboxEvent) -> str:
+        return obj.last_error.splitlines()[0][:120] if obj.last_error else ""
+
+    @admin.display(description="payload bytes")
+    def payload_size(self, obj: InboxEvent) -> int:
+        return len(obj.payload)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -1,27 +1,45 @@
 """The worker side of ingest: drain `InboxEvent` rows in batches into issues and reports.
 
-One batch is one transaction: claim rows (SKIP LOCKED on PostgreSQL, so two workers share the
-work), scrub, group, upsert issues, insert reports, delete the claimed rows. Alert signals are
-sent after the commit. A row that cannot be digested is retried a few times, then dropped with
-a warning (a warning, not an error: errors are captured as events, which would loop).
+A batch is claimed first (SKIP LOCKED on PostgreSQL, so workers share the work), bounded by
+count and by payload bytes; claiming counts an attempt on each event and commits, so an event
+that kills its worker is still counted. The batch is then digested in one transaction: scrub,
+group, upsert issues, insert reports, delete the rows; alert signals go after the commit.
+
+A batch that fails or runs past OPS_ERRORS_DIGEST_TIME_LIMIT is digested again event by event;
+an event that keeps failing is retried later (with a delay) and, after its last attempt, kept
+in the inbox as quarantined with the reason, for an operator to read in the admin. It never
+holds up the other events. Failures are logged as warnings, not errors: errors are captured as
+events, which would loop.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from errors import grouping
+from errors import grouping, quotas
+from errors.inbox import (
+    TASK_TIME_LIMIT,
+    Claimed,
+    DigestTimeout,
+    after_interruption,
+    claim,
+    failed,
+    release,
+    time_limit,
+)
 from errors.ingest import loads
 from errors.models import SEVERITY_RANK, ErrorProject, ErrorReport, InboxEvent, Issue
 from errors.scrubbing import Scrubber
@@ -29,7 +47,6 @@ from errors.severity import SeverityRules
 from errors.signals import critical_error_occurred
 
 logger = logging.getLogger(__name__)
-MAX_ATTEMPTS = 3
 MAX_FRAMES = 100
 MAX_BREADCRUMBS = 100
 # Reasons in the order they win when one batch triggers several for the same issue.
@@ -168,58 +185,93 @@ def issue_url(issue_id: int) -> str:
     return settings.OPS_PUBLIC_URL + reverse("admin:errors_issue_change", args=[issue_id])
 
 
-def digest_batch(batch_size: int | None = None) -> int:
-    """Digest up to `batch_size` inbox rows. Returns how many rows were consumed."""
+class _EventFailed(Exception):
+    pass
+
+
+def _why(exc: BaseException) -> str:
+    return (
+        str(exc)
+        if isinstance(exc, DigestTimeout | _EventFailed)
+        else f"{type(exc).__name__}: {exc}"
+    )
+
+
+def digest_batch(batch_size: int | None = None, *, max_bytes: int | None = None) -> int:
+    """Digest up to `batch_size` inbox events (and `max_bytes` of payload). Returns how many
+    events it took (digested, failed or quarantined); 0 when none is available."""
     size = batch_size or settings.OPS_ERRORS_DIGEST_BATCH
+    claimed, quarantined = claim(size, max_bytes or settings.OPS_ERRORS_DIGEST_BATCH_BYTES)
+    if not claimed:
+        return quarantined
+    limit = settings.OPS_ERRORS_DIGEST_TIME_LIMIT
     alerts: list[dict[str, Any]] = []
-    try:
-        with transaction.atomic():
-            rows = list(
-                InboxEvent.objects.select_for_update(skip_locked=True).order_by("id")[:size]
+    # Events that failed before are digested alone, so they cannot sink a batch again.
+    fresh = [c for c in claimed if c.attempts == 1]
+    alone = [c for c in claimed if c.attempts > 1]
+    if fresh:
+        found: list[dict[str, Any]] = []
+        try:
+            with time_limit(limit), transaction.atomic():
+                rows = list(InboxEvent.objects.filter(pk__in=[c.pk for c in fresh]).order_by("id"))
+                failures = _digest_rows(rows, found)
+                InboxEvent.objects.filter(
+                    pk__in=[r.pk for r in rows if r.pk not in failures]
+                ).delete()
+        except SoftTimeLimitExceeded:
+            release([c.pk for c in fresh], TASK_TIME_LIMIT, attempted=True)
+            release([c.pk for c in alone], "", attempted=False)
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever one event does, the others go on
+            if isinstance(exc, DigestTimeout):
+                after_interruption()
+            logger.warning(
+                "error digest batch of %d failed (%s); digesting its events one by one",
+                len(fresh),
+                _why(exc),
             )
-            if not rows:
-                return 0
-            _digest_rows(rows, alerts)
-            InboxEvent.objects.filter(pk__in=[r.pk for r in rows]).delete()
-    except DatabaseError as exc:
-        # One event the database refuses must not wedge the queue: retry one by one.
-        logger.warning("error digest batch failed (%s); retrying event by event", exc)
-        alerts = []
-        consumed = _digest_one_by_one(size, alerts)
-    else:
-        consumed = len(rows)
+            alone = fresh + alone
+        else:
+            alerts += found
+            for c in fresh:
+                if c.pk in failures:
+                    failed(c.pk, c.attempts, failures[c.pk])
+    for index, c in enumerate(alone):
+        try:
+            alerts += _digest_alone(c, limit)
+        except SoftTimeLimitExceeded:
+            release([c.pk], TASK_TIME_LIMIT, attempted=True)
+            release([o.pk for o in alone[index + 1 :]], "", attempted=False)
+            raise
     for alert in alerts:
         critical_error_occurred.send(sender=Issue, **alert)
-    return consumed
+    return len(claimed) + quarantined
 
 
-def _digest_one_by_one(size: int, alerts: list[dict[str, Any]]) -> int:
-    ids = list(InboxEvent.objects.order_by("id").values_list("id", flat=True)[:size])
-    consumed = 0
-    for pk in ids:
-        found: list[dict[str, Any]] = []
-        with transaction.atomic():
-            row = InboxEvent.objects.select_for_update(skip_locked=True).filter(pk=pk).first()
+def _digest_alone(claimed: Claimed, limit: float) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    try:
+        with time_limit(limit), transaction.atomic():
+            row = InboxEvent.objects.filter(pk=claimed.pk).first()
             if row is None:
-                continue
-            try:
-                with transaction.atomic():
-                    _digest_rows([row], found)
-            except DatabaseError as exc:
-                row.attempts += 1
-                if row.attempts < MAX_ATTEMPTS:
-                    row.save(update_fields=["attempts"])
-                    continue
-                logger.warning(
-                    "dropping event %s after %s attempts: %s", row.event_id, row.attempts, exc
-                )
+                return []
+            failures = _digest_rows([row], found)
+            if failures:
+                raise _EventFailed(failures[row.pk])
             row.delete()
-            consumed += 1
-        alerts.extend(found)
-    return consumed
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception as exc:  # noqa: BLE001 - recorded on the row, retried or quarantined
+        if isinstance(exc, DigestTimeout):
+            after_interruption()
+        failed(claimed.pk, claimed.attempts, _why(exc))
+        return []
+    return found
 
 
-def _digest_rows(rows: list[InboxEvent], alerts: list[dict[str, Any]]) -> None:
+def _digest_rows(rows: list[InboxEvent], alerts: list[dict[str, Any]]) -> dict[int, str]:
+    """Digest rows into issues and reports; returns {row id: reason} for the rows that could
+    not even be read or prepared (the caller retries those alone, the rest are stored)."""
     scrubber = Scrubber(settings.OPS_ERRORS_SCRUB_FIELDS)
     rules = SeverityRules.load()
     projects = {p.pk: p for p in ErrorProject.objects.filter(pk__in={r.project_id for r in rows})}
@@ -229,6 +281,7 @@ def _digest_rows(rows: list[InboxEvent], alerts: list[dict[str, Any]]) -> None:
         ).values_list("project_id", "event_id")
     )
     groups: dict[tuple[int, str], _Group] = {}
+    failures: dict[int, str] = {}
     for row in rows:
         if (row.project_id, row.event_id) in known:
             continue
@@ -238,13 +291,16 @@ def _digest_rows(rows: list[InboxEvent], alerts: list[dict[str, Any]]) -> None:
             if not isinstance(event, dict):
                 raise ValueError("event is not a JSON object")
             prepared = prepare(row, event, scrubber, rules)
-        except Exception as exc:  # one malformed event must not block the batch
-            logger.warning("dropping undigestible event %s: %s", row.event_id, exc)
+        except (SoftTimeLimitExceeded, DigestTimeout):
+            raise  # the whole batch's time is up, not this event's preparation
+        except Exception as exc:  # noqa: BLE001 - one malformed event must not block the batch
+            failures[row.pk] = f"{type(exc).__name__}: {exc}"
             continue
         groups.setdefault((row.project_id, prepared.fingerprint), _Group()).events.append(prepared)
     if not groups:
-        return
+        return failures
     now = timezone.now()
+    groups = _apply_new_issue_budget(groups, projects, now)
     issues = _upsert_issues(groups)
     reports: list[ErrorReport] = []
     for key, group in groups.items():
@@ -268,6 +324,47 @@ def _digest_rows(rows: list[InboxEvent], alerts: list[dict[str, Any]]) -> None:
                     "count": issue.count,
                 }
             )
+    return failures
+
+
+def _existing(keys: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
+    condition = Q()
+    for project_id, fp in keys:
+        condition |= Q(project_id=project_id, fingerprint=fp)
+    if not condition:
+        return set()
+    return set(
+        Issue.objects.filter(condition, grouping_version=grouping.GROUPING_VERSION).values_list(
+            "project_id", "fingerprint"
+        )
+    )
+
+
+def _apply_new_issue_budget(
+    groups: dict[tuple[int, str], _Group], projects: dict[int, ErrorProject], now: datetime
+) -> dict[tuple[int, str], _Group]:
+    """Fold groups that would start more new issues than a project's hourly budget into the
+    project's overflow issue, so invented fingerprints cannot make unbounded issues (or alerts)."""
+    overflow = quotas.OVERFLOW_FINGERPRINT
+    candidates = [k for k in groups if k[1] != overflow and projects[k[0]].new_issues_per_hour]
+    known = _existing(candidates) if candidates else set()
+    new = [k for k in candidates if k not in known]
+    if not new:
+        return groups
+    limited = sorted({pid for pid, _ in new})
+    # Spend each budget under the project's row lock (stable order: no deadlocks), and look
+    # again at what exists: a concurrent digest may have created some of these meanwhile.
+    list(ErrorProject.objects.select_for_update().filter(pk__in=limited).order_by("pk"))
+    known = _existing(new)
+    new = [k for k in new if k not in known]
+    out = dict(groups)
+    for pid in limited:
+        # First come, first served: the groups whose first event arrived first keep their issue.
+        mine = sorted((k for k in new if k[0] == pid), key=lambda k: groups[k].events[0].row.pk)
+        left = quotas.new_issues_left(projects[pid], now)
+        for key in mine[left:] if left is not None else []:
+            out.setdefault((pid, overflow), _Group()).events.extend(out.pop(key).events)
+    return out
 
 
 def _upsert_issues(groups: dict[tuple[int, str], _Group]) -> dict[tuple[int, str], Issue]:
@@ -299,7 +396,8 @@ def _upsert_issues(groups: dict[tuple[int, str], _Group]) -> dict[tuple[int, str
     for project_id, fp in groups:
         condition |= Q(project_id=project_id, fingerprint=fp)
     locked = (
-        Issue.objects.select_for_update()
+        Issue.objects.select_for_update(of=("self",))
+        .select_related("project")
         .filter(condition, grouping_version=version)
         .order_by("project_id", "fingerprint")
     )
@@ -314,8 +412,13 @@ def _upsert_issues(groups: dict[tuple[int, str], _Group]) -> dict[tuple[int, str
         issue.count += len(events)
         issue.last_seen = max(issue.last_seen, latest.report.received_at)
         issue.last_message = latest.report.message[:2000]
-        issue.title = latest.title
-        issue.culprit = latest.culprit or issue.culprit
+        if key[1] == quotas.OVERFLOW_FINGERPRINT:
+            budget = issue.project.new_issues_per_hour
+            issue.title = f"Events beyond the budget of {budget} new issues per hour"
+            issue.culprit = "new-issue budget (errors project settings)"
+        else:
+            issue.title = latest.title
+            issue.culprit = latest.culprit or issue.culprit
         issue.level = latest.report.level
         worst = max((p.report.severity for p in events), key=SEVERITY_RANK.__getitem__)
         if issue._ops_new or SEVERITY_RANK[worst] > SEVERITY_RANK.get(issue.severity, 0):  # type: ignore[attr-defined]
@@ -358,8 +461,23 @@ def _alert_reason(project: ErrorProject, issue: Issue, group: _Group, now: datet
     return None
 
 
+def digest_for(seconds: float, *, max_batches: int = 10_000) -> tuple[int, bool]:
+    """Digest batches for about `seconds` (bounded, so one task never runs forever).
+    Returns (events taken, whether available events were left behind)."""
+    total = 0
+    deadline = time.monotonic() + seconds
+    for _ in range(max_batches):
+        done = digest_batch()
+        if not done:
+            return total, False
+        total += done
+        if time.monotonic() >= deadline:
+            break
+    return total, True
+
+
 def digest_all(*, max_batches: int = 1000) -> int:
-    """Drain the inbox (bounded, so one task never runs forever)."""
+    """Drain the inbox of every available event (retries wait for their delay)."""
     total = 0
     for _ in range(max_batches):
         done = digest_batch()

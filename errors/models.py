@@ -36,6 +36,17 @@ class ErrorProject(models.Model):
     rate_limit_per_minute = models.PositiveIntegerField(
         default=600, help_text="Events accepted per minute; 0 means no limit."
     )
+    bytes_per_minute = models.PositiveBigIntegerField(
+        default=50 * 2**20, help_text="Event bytes accepted per minute; 0 means no limit."
+    )
+    bytes_per_day = models.PositiveBigIntegerField(
+        default=2 * 2**30, help_text="Event bytes accepted per UTC day; 0 means no limit."
+    )
+    new_issues_per_hour = models.PositiveIntegerField(
+        default=100,
+        help_text="New issues created per hour; events that would create more are grouped "
+        "into one overflow issue. 0 means no limit.",
+    )
     retention_days = models.PositiveIntegerField(default=90)
     max_events_per_issue = models.PositiveIntegerField(
         default=1000, help_text="Older events of an issue beyond this many are removed."
@@ -127,6 +138,7 @@ class Issue(models.Model):
     severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.ERROR)
     level = models.CharField(max_length=10, default="error")
     first_seen = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now, help_text="When the digest made it.")
     last_seen = models.DateTimeField()
     count = models.PositiveIntegerField(default=0)
     last_message = models.TextField(blank=True)
@@ -144,7 +156,11 @@ class Issue(models.Model):
                 fields=["project", "grouping_version", "fingerprint"], name="errors_issue_group"
             )
         ]
-        indexes = [models.Index(fields=["project", "status", "-last_seen"])]
+        indexes = [
+            models.Index(fields=["project", "status", "-last_seen"]),
+            # The new-issue budget counts the issues a project started in the last hour.
+            models.Index(fields=["project", "created_at"]),
+        ]
         permissions = [("resolve_issue", "Can resolve, ignore and reopen issues")]
 
     def __str__(self) -> str:
@@ -195,7 +211,23 @@ class InboxEvent(models.Model):
     event_id = models.CharField(max_length=32)
     payload = models.BinaryField()
     received_at = models.DateTimeField(default=timezone.now)
-    attempts = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="How many times a digest has taken this event."
+    )
+    available_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Not taken again before this time: a worker holds it, or it waits to be retried.",
+    )
+    # A database default too: ingest inserts rows with its own one-statement INSERT.
+    last_error = models.TextField(
+        blank=True, db_default="", help_text="Why the last attempt failed."
+    )
+    quarantined_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set when the event failed too often: it is kept for inspection, never retried.",
+    )
 
     class Meta:
         constraints = [
@@ -204,3 +236,15 @@ class InboxEvent(models.Model):
 
     def __str__(self) -> str:
         return f"inbox {self.event_id}"
+
+
+class QuotaCounter(models.Model):
+    """One fixed-window usage counter (ingest quotas when there is no Redis), updated only by
+    single atomic statements (errors/ratelimit.py)."""
+
+    key = models.CharField(max_length=200, unique=True)
+    value = models.BigIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.key} = {self.value}"

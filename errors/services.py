@@ -13,9 +13,10 @@ from django.db.models import Count, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from errors import signals
-from errors.digest import digest_all
+from errors.digest import digest_all, digest_for
 from errors.ingest import Envelope, IngestError, Limits, parse_envelope
 from errors.models import ErrorProject, ErrorReport, InboxEvent, Issue, ProjectKey
+from errors.ratelimit import forget_expired
 from opsconsole import audit
 from opsconsole.retention import delete_in_batches
 
@@ -140,6 +141,11 @@ def digest() -> int:
     return digest_all()
 
 
+def digest_for_seconds(seconds: float) -> tuple[int, bool]:
+    """Digest for about `seconds`; (events taken, whether available ones were left)."""
+    return digest_for(seconds)
+
+
 # --- issue actions ------------------------------------------------------------------------
 def resolve_issue(issue: Issue, *, actor: Any = None) -> Issue:
     issue.status = Issue.Status.RESOLVED
@@ -239,6 +245,9 @@ def cleanup(*, now: datetime | None = None) -> dict[str, int]:
     """Remove events past each project's retention, cap events per issue, drop empty issues."""
     now = now or timezone.now()
     deleted = {"ErrorReport": 0, "Issue": 0}
+    counters = forget_expired(now=now)  # ingest quota windows that have passed (no Redis)
+    if counters:
+        deleted["QuotaCounter"] = counters
     for project in ErrorProject.objects.all():
         cutoff = now - timedelta(days=project.retention_days)
         deleted["ErrorReport"] += delete_in_batches(

@@ -6,16 +6,27 @@ from typing import Any
 
 from celery import shared_task
 from celery.signals import worker_ready
+from django.conf import settings
 
 from errors import services
 from errors.capture import drain_spool
 
 
-@shared_task(name="errors.tasks.digest_inbox", ignore_result=True)
+# The global time limits (settings.CELERY_TASK_*_TIME_LIMIT) apply; the task stops starting
+# batches at half its soft limit and hands the rest of a backlog to a fresh task.
+@shared_task(
+    name="errors.tasks.digest_inbox",
+    ignore_result=True,
+    soft_time_limit=int(settings.CELERY_TASK_SOFT_TIME_LIMIT),
+    time_limit=int(settings.CELERY_TASK_TIME_LIMIT),
+)
 def digest_inbox() -> int:
     """Digest accepted events (and our own spooled ones) into issues and reports."""
     drain_spool()
-    return services.digest()
+    done, more = services.digest_for_seconds(settings.CELERY_TASK_SOFT_TIME_LIMIT / 2)
+    if more:
+        digest_inbox.delay()
+    return done
 
 
 @worker_ready.connect

@@ -14,7 +14,7 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from errors import ratelimit, services
+from errors import quotas, services
 from errors.ingest import (
     BodyReader,
     Envelope,
@@ -145,16 +145,10 @@ def _ingest(
         envelope = parse(reader, limits)
         project = project_key.project
         if envelope.event is not None:
-            retry_after = ratelimit.check(project.pk, project.rate_limit_per_minute)
-            if retry_after:
-                return _answer(
-                    429,
-                    {"detail": "rate limit exceeded"},
-                    **{
-                        "Retry-After": str(retry_after),
-                        "X-Sentry-Rate-Limits": f"{retry_after}:error;default:project:rate_limit",
-                    },
-                )
+            refusal = quotas.admit(project, len(envelope.event))
+            if refusal:
+                detail = quotas.refusal_detail(refusal)
+                return _answer(429, {"detail": detail}, **quotas.refusal_headers(refusal))
         services.enqueue(project.pk, envelope)
     except IngestError as exc:
         return _error(exc)

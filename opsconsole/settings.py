@@ -210,6 +210,16 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "celery"
+# Every task has time limits: these defaults, or its own (backups, maintenance) on its decorator.
+# The soft limit raises inside the task so it can stop cleanly; the hard one kills the process.
+CELERY_TASK_SOFT_TIME_LIMIT = int(env_duration("OPS_TASK_SOFT_TIME_LIMIT", "5m").total_seconds())
+CELERY_TASK_TIME_LIMIT = int(env_duration("OPS_TASK_TIME_LIMIT", "6m").total_seconds())
+if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured("OPS_TASK_TIME_LIMIT must be longer than OPS_TASK_SOFT_TIME_LIMIT")
+# A worker process is replaced after a task leaves it above this resident memory (KiB for
+# Celery; the setting is in MiB). 0 turns recycling off.
+OPS_WORKER_MAX_MEMORY_MB = env_int("OPS_WORKER_MAX_MEMORY_MB", 512, minimum=0)
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = OPS_WORKER_MAX_MEMORY_MB * 1024 or None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
@@ -277,6 +287,8 @@ OPS_BACKUP_PG_BIN_DIR = env_str("OPS_BACKUP_PG_BIN_DIR")
 OPS_BACKUP_PG_COMPRESS = env_str("OPS_BACKUP_PG_COMPRESS")  # pg_dump --compress; "" = its default
 OPS_BACKUP_RESTORE_JOBS = env_int("OPS_BACKUP_RESTORE_JOBS", 2, minimum=1)
 OPS_BACKUP_TMP_DIR = env_str("OPS_BACKUP_TMP_DIR")
+# Soft time limit of the backup and verify tasks (the hard one is 10 minutes later).
+OPS_BACKUP_TASK_TIME_LIMIT = int(env_duration("OPS_BACKUP_TASK_TIME_LIMIT", "6h").total_seconds())
 from celery.schedules import crontab  # noqa: E402  (kept in this section on purpose)
 
 OPS_BACKUP_HOUR = env_int("OPS_BACKUP_HOUR", 2, minimum=0)
@@ -332,6 +344,16 @@ OPS_ERRORS_SCRUB_FIELDS = env_list(
     ],
 )  # fmt: skip
 OPS_ERRORS_DIGEST_BATCH = env_int("OPS_ERRORS_DIGEST_BATCH", 500, minimum=1)
+# A batch also stops at this many payload bytes (at least one event), so memory stays bounded.
+OPS_ERRORS_DIGEST_BATCH_BYTES = env_int("OPS_ERRORS_DIGEST_BATCH_BYTES", 16 * 2**20, minimum=1024)
+# A batch, or one event retried alone, may take this long; past it the event counts as failed.
+OPS_ERRORS_DIGEST_TIME_LIMIT = env_duration("OPS_ERRORS_DIGEST_TIME_LIMIT", "30s").total_seconds()
+# An event whose digest fails is retried after DELAY x attempts, then quarantined in the inbox.
+OPS_ERRORS_DIGEST_MAX_ATTEMPTS = env_int("OPS_ERRORS_DIGEST_MAX_ATTEMPTS", 3, minimum=1)
+OPS_ERRORS_DIGEST_RETRY_DELAY = env_duration("OPS_ERRORS_DIGEST_RETRY_DELAY", "30s").total_seconds()
+# The digest runs on its own queue, so an ingest flood never delays health, alerts or backups.
+OPS_ERRORS_DIGEST_QUEUE = env_str("OPS_ERRORS_DIGEST_QUEUE", "ingest")
+CELERY_TASK_ROUTES = {"errors.tasks.digest_inbox": {"queue": OPS_ERRORS_DIGEST_QUEUE}}
 # Health component "errors": warn / fail when the oldest undigested event waits this long.
 OPS_ERRORS_BACKLOG_WARN = env_duration("OPS_ERRORS_BACKLOG_WARN", "5m").total_seconds()
 OPS_ERRORS_BACKLOG_FAIL = env_duration("OPS_ERRORS_BACKLOG_FAIL", "30m").total_seconds()
@@ -360,7 +382,9 @@ OPS_METRICS_FLUSH_INTERVAL = env_float(
 OPS_METRICS_SLOW_REQUEST_MS = env_float("OPS_METRICS_SLOW_REQUEST_MS", 1000.0, minimum=0)
 OPS_METRICS_SLOW_QUERY_MS = env_float("OPS_METRICS_SLOW_QUERY_MS", 100.0, minimum=0)
 OPS_METRICS_DISK_PATHS = env_list("OPS_METRICS_DISK_PATHS", ["/"])
-OPS_METRICS_QUEUES = env_list("OPS_METRICS_QUEUES", [CELERY_TASK_DEFAULT_QUEUE])
+OPS_METRICS_QUEUES = env_list(
+    "OPS_METRICS_QUEUES", [CELERY_TASK_DEFAULT_QUEUE, OPS_ERRORS_DIGEST_QUEUE]
+)
 OPS_METRICS_RAW_DAYS = env_int("OPS_METRICS_RAW_DAYS", 7, minimum=1)
 OPS_METRICS_HOURLY_DAYS = env_int("OPS_METRICS_HOURLY_DAYS", 90, minimum=1)
 OPS_METRICS_DAILY_DAYS = env_int("OPS_METRICS_DAILY_DAYS", 730, minimum=1)

@@ -127,6 +127,13 @@ def reset_celery_connections(app: Any) -> None:
     app.amqp._producer_pool = None
 
 
+def route_digest_to(app: Any, queue: str) -> None:
+    """Send the error digest to `queue` from this process (routes are cached by Celery)."""
+    app.conf.task_routes = {"errors.tasks.digest_inbox": {"queue": queue}}
+    app.amqp.flush_routes()
+    app.amqp.__dict__.pop("router", None)
+
+
 @pytest.fixture
 def live_worker(transactional_db: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A real Celery worker process on the test database.
@@ -161,8 +168,12 @@ def live_worker(transactional_db: Any, tmp_path: Path) -> Iterator[dict[str, Any
             "store_processed": False,
         }
         queue = "celery"
+    # The worker also consumes the digest's own queue (settings.OPS_ERRORS_DIGEST_QUEUE).
+    ingest_queue = f"{queue}-ingest"
     old = (app.conf.broker_url, app.conf.broker_transport_options, app.conf.task_default_queue)
+    old_routes = app.conf.task_routes
     app.conf.update(broker_url=broker, broker_transport_options=options, task_default_queue=queue)
+    route_digest_to(app, ingest_queue)
     reset_celery_connections(app)
     import json
 
@@ -170,6 +181,7 @@ def live_worker(transactional_db: Any, tmp_path: Path) -> Iterator[dict[str, Any
         CELERY_BROKER_URL=broker,
         OPS_TEST_BROKER_OPTIONS=json.dumps(options),
         OPS_TEST_DEFAULT_QUEUE=queue,
+        OPS_ERRORS_DIGEST_QUEUE=ingest_queue,
     )
     log = tmp_path / "worker.log"
     with open(log, "wb") as out:
@@ -186,7 +198,7 @@ def live_worker(transactional_db: Any, tmp_path: Path) -> Iterator[dict[str, Any
                 "-n",
                 hostname,
                 "-Q",
-                queue,
+                f"{queue},{ingest_queue}",
                 "--without-mingle",
                 "--without-gossip",
             ],
@@ -211,6 +223,7 @@ def live_worker(transactional_db: Any, tmp_path: Path) -> Iterator[dict[str, Any
             "hostname": hostname,
             "log": log,
             "queue": queue,
+            "ingest_queue": ingest_queue,
         }
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -222,7 +235,14 @@ def live_worker(transactional_db: Any, tmp_path: Path) -> Iterator[dict[str, Any
         app.conf.update(
             broker_url=old[0], broker_transport_options=old[1], task_default_queue=old[2]
         )
+        route_digest_to(app, old_routes["errors.tasks.digest_inbox"]["queue"])
         reset_celery_connections(app)
+        if broker.startswith("redis"):  # kicks left for this worker's digest queue
+            import redis
+
+            redis.Redis.from_url(broker, socket_timeout=2).delete(
+                ingest_queue, f"_kombu.binding.{ingest_queue}"
+            )
 
 
 # --- a real local HTTP server --------------------------------------------------------------------

@@ -115,6 +115,9 @@ def project_form(**overrides: Any) -> dict[str, Any]:
     return {
         "name": "shop",
         "rate_limit_per_minute": 100,
+        "bytes_per_minute": 10_000_000,
+        "bytes_per_day": 1_000_000_000,
+        "new_issues_per_hour": 100,
         "retention_days": 30,
         "max_events_per_issue": 100,
         "alert_on_critical": "on",

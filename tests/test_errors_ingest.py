@@ -260,7 +260,9 @@ def test_it_refuses_a_project_id_beyond_bigint_with_403(client, project):
     assert post_envelope(client, huge, envelope_bytes(make_event()), key=key).status_code == 403
 
 
-@pytest.mark.parametrize("store", ["redis", "cache"])
+# Without Redis the counters are rows in the database that stores the events themselves
+# (errors/ratelimit.py), so only the Redis store can be down while ingest works.
+@pytest.mark.parametrize("store", ["redis"])
 def test_a_rate_limit_counter_outage_does_not_cost_accepted_events(client, project, store):
     from tests.conftest import free_port
 

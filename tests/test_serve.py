@@ -47,7 +47,9 @@ def test_serve_sets_up_runs_web_worker_beat_and_stops_cleanly_on_ctrl_c(tmp_path
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.3)
         children = psutil.Process(proc.pid).children()
-        assert len(children) == 3  # web, worker, beat
+        assert len(children) == 4  # web, the default worker, the ingest worker, beat
+        queues = sorted(a for c in children for a in c.cmdline() if a.startswith("--queues="))
+        assert queues == ["--queues=celery", "--queues=ingest"]
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live", timeout=2) as r:  # noqa: S310

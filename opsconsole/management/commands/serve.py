@@ -1,6 +1,9 @@
-"""`manage.py serve`: set up, then run the web server, a Celery worker and beat together.
+"""`manage.py serve`: set up, then run the web server, two Celery workers and beat together.
 
-This is what `make run` calls. Ctrl-C (or SIGTERM) stops all three cleanly: each child gets
+The workers: one for the default queue (health, alerts, backups, maintenance, metrics) and
+one for the error digest's queue (settings.OPS_ERRORS_DIGEST_QUEUE).
+
+This is what `make run` calls. Ctrl-C (or SIGTERM) stops them all cleanly: each child gets
 SIGTERM, then SIGKILL if it has not exited within the grace period.
 """
 
@@ -24,13 +27,13 @@ GRACE_SECONDS = 15
 
 
 class Command(BaseCommand):
-    help = "Migrate, create the admin account, then run gunicorn, a Celery worker and beat."
+    help = "Migrate, create the admin account, then run gunicorn, Celery workers and beat."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--web-workers", type=int, default=2)
-        parser.add_argument("--no-worker", action="store_true", help="Do not start a worker.")
+        parser.add_argument("--no-worker", action="store_true", help="Do not start the workers.")
         parser.add_argument("--no-beat", action="store_true", help="Do not start beat.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -97,15 +100,20 @@ class Command(BaseCommand):
             ],
         }
         if not options["no_worker"]:
+            celery = [python, "-m", "celery", "-A", "opsconsole", "worker", "--loglevel=INFO"]
+            # Two workers: the error digest has its own, so a flood of events never delays
+            # health checks, alerts or backups on the default queue (and vice versa).
             commands["worker"] = [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "opsconsole",
-                "worker",
-                "--loglevel=INFO",
+                *celery,
+                f"--queues={settings.CELERY_TASK_DEFAULT_QUEUE}",
+                "--hostname=worker@%h",
                 "--concurrency=2",
+            ]
+            commands["ingest-worker"] = [
+                *celery,
+                f"--queues={settings.OPS_ERRORS_DIGEST_QUEUE}",
+                "--hostname=ingest@%h",
+                "--concurrency=1",
             ]
         if not options["no_beat"]:
             commands["beat"] = [
