@@ -58,6 +58,7 @@ def time_limit(seconds: float) -> Iterator[None]:
         return
 
     def expire(signum: int, frame: Any) -> None:
+        cancel_running_statement()
         raise DigestTimeout(
             f"the digest took longer than {seconds:g} s (OPS_ERRORS_DIGEST_TIME_LIMIT)"
         )
@@ -73,6 +74,20 @@ def time_limit(seconds: float) -> Iterator[None]:
         if outer_left:
             left = outer_left - (time.monotonic() - started)
             signal.setitimer(signal.ITIMER_REAL, max(left, 0.001), outer_interval)
+
+
+def cancel_running_statement() -> None:
+    """Ask PostgreSQL to stop the statement a timeout interrupts (libpq's PQcancel, safe in a
+    signal handler). Closing the connection alone is not enough: a server process waiting on a
+    lock does not notice its client is gone, and keeps the batch's uncommitted rows locked, so
+    every later event of the same issues would wait behind it."""
+    raw = connection.connection
+    if raw is None or connection.vendor != "postgresql":
+        return
+    try:
+        raw.cancel()
+    except Exception:  # noqa: BLE001 - best effort: closing the connection follows anyway
+        logger.debug("could not cancel the interrupted statement", exc_info=True)
 
 
 def claim_lease() -> timedelta:

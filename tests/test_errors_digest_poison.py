@@ -2,10 +2,13 @@
 quarantined with the reason, and never hold up the others; every task has time limits; the
 digest has its own queue, so health and alerts are never starved by an ingest flood.
 
-The poison events are real data, not hooks: a lone UTF-16 surrogate in an exception message
-(valid JSON that Python's json accepts, but PostgreSQL's UTF-8 refuses, so storing the report
-raises UnicodeEncodeError) and a URL-like string that sends the scrubber's URL-password regex
-into quadratic backtracking (about 30 s for 120 KB).
+The poisons are real, not hooks. Ingest, scrubbing and grouping are bounded now (the events that
+once crashed or stalled the digest, a lone UTF-16 surrogate and a URL-like string that sent a
+scrubber regex into quadratic backtracking, are stored normally), so the poisons left are:
+- a damaged inbox row, one today's ingest would refuse (left by an older release, a restore of
+  a bad dump, a hand edit): its digest raises;
+- an event whose issue row another transaction holds locked (a stuck shell session, a long
+  migration): its digest waits on PostgreSQL until the time limit cuts it.
 """
 
 from __future__ import annotations
@@ -17,13 +20,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
+import psycopg
 import pytest
 import time_machine
 from django.conf import settings
+from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
@@ -45,15 +52,45 @@ def enqueue(project: ErrorProject, event: dict[str, Any]) -> None:
     )
 
 
-def surrogate_event() -> dict[str, Any]:
-    event = make_event()
-    event["exception"]["values"][0]["value"] = "invoice \ud800 is not payable"
-    return event
+CRASH = "ValueError: event is not a JSON object"
 
 
-def slow_event() -> dict[str, Any]:
-    # "a.a.a...://@": every "a" starts a match attempt that scans to the end and back.
-    return make_event(message="a." * 60_000 + "://@", exception=None)
+def enqueue_damaged_row(project: ErrorProject) -> None:
+    """An inbox row holding JSON that is not an event object."""
+    services.enqueue(
+        project.pk,
+        Envelope(headers={}, event=b'["not", "an", "event"]', event_id=uuid4().hex),
+        kick=False,
+    )
+
+
+LOCKED_FINGERPRINT = ["held-by-another-transaction"]
+
+
+@contextmanager
+def issue_row_locked(project: ErrorProject) -> Iterator[dict[str, Any]]:
+    """Digest one event into its own issue, then hold that issue's row lock from another
+    connection (as a stuck transaction would) while the test runs. Yields a fresh event of that
+    issue: its digest blocks on the lock."""
+    services.enqueue(
+        project.pk,
+        Envelope(
+            headers={},
+            event=json.dumps(first := make_event(fingerprint=LOCKED_FINGERPRINT)).encode(),
+            event_id=first["event_id"],
+        ),
+        kick=False,
+    )
+    assert services.digest() == 1
+    issue = ErrorReport.objects.get(event_id=first["event_id"]).issue
+    ErrorReport.objects.filter(event_id=first["event_id"]).delete()  # leave the counts to the test
+    params = connection.get_connection_params()
+    with psycopg.connect(**params, autocommit=False) as other:
+        other.execute("SELECT id FROM errors_issue WHERE id = %s FOR UPDATE", [issue.pk])
+        try:
+            yield make_event(fingerprint=LOCKED_FINGERPRINT)
+        finally:
+            other.rollback()
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str, log: Path) -> None:
@@ -85,7 +122,7 @@ def test_a_crashing_event_is_retried_then_quarantined_and_the_batch_goes_on(proj
     proj, _ = project
     good = [make_event() for _ in range(10)]
     enqueue(proj, good[0])
-    enqueue(proj, surrogate_event())
+    enqueue_damaged_row(proj)
     for event in good[1:]:
         enqueue(proj, event)
 
@@ -95,7 +132,7 @@ def test_a_crashing_event_is_retried_then_quarantined_and_the_batch_goes_on(proj
     poison = InboxEvent.objects.get()
     assert poison.attempts == settings.OPS_ERRORS_DIGEST_MAX_ATTEMPTS == 3
     assert poison.quarantined_at is not None
-    assert poison.last_error.startswith("UnicodeEncodeError: 'utf-8' codec can't encode")
+    assert poison.last_error == CRASH
     # Quarantined means never taken again.
     enqueue(proj, later := make_event())
     assert services.digest() == 1
@@ -105,7 +142,7 @@ def test_a_crashing_event_is_retried_then_quarantined_and_the_batch_goes_on(proj
 
 def test_a_failed_event_waits_for_its_retry_delay(project):
     proj, _ = project
-    enqueue(proj, surrogate_event())
+    enqueue_damaged_row(proj)
     with override_settings(OPS_ERRORS_DIGEST_RETRY_DELAY=30):
         assert digest_batch() == 1
         assert digest_batch() == 0  # not before its delay
@@ -136,11 +173,12 @@ def test_an_event_whose_worker_died_is_counted_and_finally_quarantined(project):
 
 def test_a_slow_event_is_cut_off_at_the_digest_time_limit(project):
     proj, _ = project
-    enqueue(proj, slow_event())
-    enqueue(proj, good := make_event())
-    started = time.monotonic()
-    with override_settings(OPS_ERRORS_DIGEST_TIME_LIMIT=0.5, OPS_ERRORS_DIGEST_RETRY_DELAY=0):
-        services.digest()
+    with issue_row_locked(proj) as slow:
+        enqueue(proj, slow)
+        enqueue(proj, good := make_event())
+        started = time.monotonic()
+        with override_settings(OPS_ERRORS_DIGEST_TIME_LIMIT=0.5, OPS_ERRORS_DIGEST_RETRY_DELAY=0):
+            services.digest()
     # Each of 3 attempts is cut at 0.5 s (the first twice: in its batch, then alone).
     assert time.monotonic() - started < 10
     assert ErrorReport.objects.get().event_id == good["event_id"]
@@ -153,7 +191,7 @@ def test_the_backlog_health_check_ignores_quarantined_events(project):
     from errors.health import ErrorDigestBacklog
 
     proj, _ = project
-    enqueue(proj, surrogate_event())
+    enqueue_damaged_row(proj)
     InboxEvent.objects.update(
         quarantined_at=timezone.now(), received_at=timezone.now() - timedelta(days=1)
     )
@@ -162,17 +200,17 @@ def test_the_backlog_health_check_ignores_quarantined_events(project):
 
 def test_quarantined_events_are_listed_read_only_in_the_admin(client, admin, project):
     proj, _ = project
-    enqueue(proj, surrogate_event())
+    enqueue_damaged_row(proj)
     with override_settings(OPS_ERRORS_DIGEST_RETRY_DELAY=0):
         services.digest()
     row = InboxEvent.objects.get()
     client.force_login(admin)
     listing = client.get("/admin/errors/inboxevent/?quarantined_at__isempty=0")
     assert listing.status_code == 200
-    assert b"quarantined" in listing.content and b"UnicodeEncodeError" in listing.content
+    assert b"quarantined" in listing.content and CRASH.encode() in listing.content
     page = client.get(f"/admin/errors/inboxevent/{row.pk}/change/")
     assert page.status_code == 200
-    assert b"UnicodeEncodeError" in page.content and b'name="last_error"' not in page.content
+    assert CRASH.encode() in page.content and b'name="last_error"' not in page.content
 
 
 # --- time limits and queues ------------------------------------------------------------------
@@ -293,32 +331,33 @@ def workers(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., dict[str, 
 def test_a_real_worker_quarantines_poison_and_digests_everything_else(workers, project):
     proj, _ = project
     good = [make_event() for _ in range(20)]
-    for event in good[:10]:
-        enqueue(proj, event)
-    enqueue(proj, surrogate_event())
-    enqueue(proj, slow_event())
-    for event in good[10:]:
-        enqueue(proj, event)
-    worker = workers(
-        "ingest", env={"OPS_ERRORS_DIGEST_TIME_LIMIT": "1s", "OPS_ERRORS_DIGEST_RETRY_DELAY": "0"}
-    )
-    # Its start kicks the digest (worker_ready); the beat schedule would do the same.
-    wait_for(
-        lambda: InboxEvent.objects.filter(quarantined_at__isnull=False).count() == 2,
-        60,
-        "two quarantined events",
-        worker["log"],
-    )
+    with issue_row_locked(proj) as slow:
+        for event in good[:10]:
+            enqueue(proj, event)
+        enqueue_damaged_row(proj)
+        enqueue(proj, slow)
+        for event in good[10:]:
+            enqueue(proj, event)
+        worker = workers(
+            "ingest",
+            env={"OPS_ERRORS_DIGEST_TIME_LIMIT": "1s", "OPS_ERRORS_DIGEST_RETRY_DELAY": "0"},
+        )
+        # Its start kicks the digest (worker_ready); the beat schedule would do the same.
+        wait_for(
+            lambda: InboxEvent.objects.filter(quarantined_at__isnull=False).count() == 2,
+            60,
+            "two quarantined events",
+            worker["log"],
+        )
     assert set(ErrorReport.objects.values_list("event_id", flat=True)) == {
         e["event_id"] for e in good
     }
-    crashing, slow = InboxEvent.objects.order_by("id")  # in the order they were sent
-    assert (slow.attempts, slow.last_error) == (
+    crashing, stalled = InboxEvent.objects.order_by("id")  # in the order they were sent
+    assert (stalled.attempts, stalled.last_error) == (
         3,
         "the digest took longer than 1 s (OPS_ERRORS_DIGEST_TIME_LIMIT)",
     )
-    assert crashing.attempts == 3
-    assert crashing.last_error.startswith("UnicodeEncodeError: 'utf-8' codec can't encode")
+    assert (crashing.attempts, crashing.last_error) == (3, CRASH)
 
     # Later events are not held up by the quarantined ones.
     enqueue(proj, later := make_event())
@@ -331,7 +370,7 @@ def test_a_real_worker_quarantines_poison_and_digests_everything_else(workers, p
         "the later event",
         worker["log"],
     )
-    assert Issue.objects.get(project=proj).count == 21
+    assert Issue.objects.get(reports__event_id=later["event_id"]).count == 21
 
 
 @pytest.mark.slow
@@ -373,7 +412,8 @@ def test_celerys_own_soft_time_limit_counts_against_the_event_too(workers, proje
     from errors.tasks import digest_inbox
 
     proj, _ = project
-    enqueue(proj, slow_event())
+    locked = issue_row_locked(proj)
+    enqueue(proj, locked.__enter__())
     good = [make_event() for _ in range(5)]
     for event in good:
         enqueue(proj, event)
@@ -398,7 +438,10 @@ def test_celerys_own_soft_time_limit_counts_against_the_event_too(workers, proje
             kicked[0] = time.monotonic()
         return False
 
-    wait_for(quarantined, 90, "the slow event's quarantine", worker["log"])
+    try:
+        wait_for(quarantined, 90, "the slow event's quarantine", worker["log"])
+    finally:
+        locked.__exit__(None, None, None)
     wait_for(lambda: ErrorReport.objects.count() == len(good), 30, "the good events", worker["log"])
     slow = InboxEvent.objects.get()
     assert (slow.attempts, slow.last_error) == (3, "the digest task reached its soft time limit")
