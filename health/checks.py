@@ -224,6 +224,14 @@ def oldest_wait(channel: Any, queue: str) -> float | None:
     return None
 
 
+def consumed_queues(app: Any) -> list[str]:
+    """The queues our workers consume: the default one and those tasks are routed to (the
+    error digest's own)."""
+    routes = app.conf.task_routes if isinstance(app.conf.task_routes, dict) else {}
+    routed = [r["queue"] for r in routes.values() if isinstance(r, dict) and r.get("queue")]
+    return list(dict.fromkeys([app.conf.task_default_queue, *routed]))
+
+
 @dataclasses.dataclass
 class Queue(OpsCheck):
     """Broker reachable, a live worker by heartbeat age, queue depth, the oldest waiting
@@ -244,12 +252,17 @@ class Queue(OpsCheck):
         from opsconsole.celery import app
 
         seconds = self.timeout.total_seconds()
-        queue = app.conf.task_default_queue
+        queues = consumed_queues(app)
+        depth, waited, slowest = 0, None, ""
         try:
             with _broker_connection(seconds) as conn:
                 conn.ensure_connection(max_retries=1, interval_start=0, timeout=seconds)
-                depth = queue_depth(conn.default_channel, queue)
-                waited = oldest_wait(conn.default_channel, queue) if depth else None
+                for queue in queues:
+                    waiting = queue_depth(conn.default_channel, queue)
+                    age = oldest_wait(conn.default_channel, queue) if waiting else None
+                    depth += waiting
+                    if age is not None and (waited is None or age > waited):
+                        waited, slowest = age, queue
         except Exception as exc:
             raise ServiceUnavailable(f"broker unreachable: {reason(exc)}") from None
         self.observe("depth", depth, "messages")
@@ -273,7 +286,8 @@ class Queue(OpsCheck):
             )
         if waited is not None and waited > self.max_wait:
             raise ServiceUnavailable(
-                f"the oldest waiting task has waited {waited:.0f} s (limit {self.max_wait:g} s): "
+                f"the oldest waiting task (queue {slowest}) has waited {waited:.0f} s "
+                f"(limit {self.max_wait:g} s): "
                 "workers are alive but take no work; every pool process may be busy or stuck"
             )
         if failed > self.failed_threshold:

@@ -258,9 +258,11 @@ def worker_argv(hostname: str) -> list[str]:
         "--concurrency=1",
         "--loglevel=INFO",
         "--include=tests.failing_support",
+        "-Q",
+        "celery,ingest",  # the Procfile's two workers (default and digest queues) in one
         "-n",
         hostname,
-    ]  # otherwise as the Procfile runs it (mingle and gossip on)
+    ]  # otherwise as the Procfile runs them (mingle and gossip on)
 
 
 def beat_argv(schedule: Path) -> list[str]:

@@ -189,11 +189,14 @@ def empty_queue() -> Any:
     """A queue of this test's own: kicks other tests left unconsumed on the shared broker would
     count as waiting tasks (the queue check fails when the oldest has waited too long)."""
     from opsconsole.celery import app
+    from tests.conftest import route_digest_to
 
-    old = app.conf.task_default_queue
+    old = app.conf.task_default_queue, app.conf.task_routes
     app.conf.task_default_queue = f"test-queue-check-{time.time_ns()}"
+    route_digest_to(app, f"{app.conf.task_default_queue}-digest")
     yield app.conf.task_default_queue
-    app.conf.task_default_queue = old
+    app.conf.task_default_queue = old[0]
+    route_digest_to(app, old[1]["errors.tasks.digest_inbox"]["queue"])
 
 
 @pytest.mark.django_db(transaction=True)
