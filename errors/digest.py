@@ -9,6 +9,8 @@ a warning (a warning, not an error: errors are captured as events, which would l
 from __future__ import annotations
 
 import logging
+import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -39,6 +41,15 @@ STORED_KEYS = (
     "contexts", "user",
 )  # fmt: skip
 REASONS = ["regression", "new_issue", "critical", "frequency", "business_hours"]
+# What PostgreSQL cannot store although the ingest accepts it as Python's json (and so
+# sentry-sdk) writes it: NaN and Infinity (jsonb refuses them), NUL (text and jsonb refuse it)
+# and UTF-16 surrogates (a lone one cannot be encoded; Python writes them for surrogate-escaped
+# file names). A payload that may hold one is cleaned before it is stored, so it neither fails
+# the whole batch (the slow event-by-event path) nor is dropped after its retries.
+# Numbers past a double's range (1e400, 400 digits) are read as infinity, so they count too.
+UNSTORABLE = re.compile(
+    rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})|NaN|Infinity|[0-9.][eE]\+?0*[1-9][0-9]{2}|[0-9]{300}"
+)
 
 
 @dataclass
@@ -53,6 +64,26 @@ class Prepared:
 @dataclass
 class _Group:
     events: list[Prepared] = field(default_factory=list)
+
+
+def storable(value: Any) -> Any:
+    """`value` with NUL characters and lone surrogates replaced by U+FFFD, in keys and values,
+    and non-finite numbers written as the strings "NaN", "Infinity" and "-Infinity"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, str):
+        if "\0" in value:
+            value = value.replace("\0", "\ufffd")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
+        return value
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
 
 
 def _text(value: Any, limit: int) -> str:
@@ -181,8 +212,9 @@ def digest_batch(batch_size: int | None = None) -> int:
                 return 0
             _digest_rows(rows, alerts)
             InboxEvent.objects.filter(pk__in=[r.pk for r in rows]).delete()
-    except DatabaseError as exc:
-        # One event the database refuses must not wedge the queue: retry one by one.
+    except (DatabaseError, UnicodeEncodeError) as exc:
+        # One event the database refuses must not wedge the queue: retry one by one. A lone
+        # surrogate ("\ud800" in the JSON) fails in the driver, before PostgreSQL sees it.
         logger.warning("error digest batch failed (%s); retrying event by event", exc)
         alerts = []
         consumed = _digest_one_by_one(size, alerts)
@@ -205,7 +237,7 @@ def _digest_one_by_one(size: int, alerts: list[dict[str, Any]]) -> int:
             try:
                 with transaction.atomic():
                     _digest_rows([row], found)
-            except DatabaseError as exc:
+            except (DatabaseError, UnicodeEncodeError) as exc:
                 row.attempts += 1
                 if row.attempts < MAX_ATTEMPTS:
                     row.save(update_fields=["attempts"])
@@ -234,9 +266,12 @@ def _digest_rows(rows: list[InboxEvent], alerts: list[dict[str, Any]]) -> None:
             continue
         known.add((row.project_id, row.event_id))
         try:
-            event = loads(bytes(row.payload))
+            payload = bytes(row.payload)
+            event = loads(payload)
             if not isinstance(event, dict):
                 raise ValueError("event is not a JSON object")
+            if UNSTORABLE.search(payload):
+                event = storable(event)
             prepared = prepare(row, event, scrubber, rules)
         except Exception as exc:  # one malformed event must not block the batch
             logger.warning("dropping undigestible event %s: %s", row.event_id, exc)
