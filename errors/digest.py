@@ -15,6 +15,8 @@ events, which would loop.
 from __future__ import annotations
 
 import logging
+import math
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -56,6 +58,15 @@ STORED_KEYS = (
     "contexts", "user",
 )  # fmt: skip
 REASONS = ["regression", "new_issue", "critical", "frequency", "business_hours"]
+# What PostgreSQL cannot store although the ingest accepts it as Python's json (and so
+# sentry-sdk) writes it: NaN and Infinity (jsonb refuses them), NUL (text and jsonb refuse it)
+# and UTF-16 surrogates (a lone one cannot be encoded; Python writes them for surrogate-escaped
+# file names). A payload that may hold one is cleaned before it is stored, so it neither fails
+# the whole batch (the slow event-by-event path) nor is dropped after its retries.
+# Numbers past a double's range (1e400, 400 digits) are read as infinity, so they count too.
+UNSTORABLE = re.compile(
+    rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})|NaN|Infinity|[0-9.][eE]\+?0*[1-9][0-9]{2}|[0-9]{300}"
+)
 
 
 @dataclass
@@ -70,6 +81,26 @@ class Prepared:
 @dataclass
 class _Group:
     events: list[Prepared] = field(default_factory=list)
+
+
+def storable(value: Any) -> Any:
+    """`value` with NUL characters and lone surrogates replaced by U+FFFD, in keys and values,
+    and non-finite numbers written as the strings "NaN", "Infinity" and "-Infinity"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, str):
+        if "\0" in value:
+            value = value.replace("\0", "\ufffd")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
+        return value
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
 
 
 def _text(value: Any, limit: int) -> str:
@@ -287,9 +318,12 @@ def _digest_rows(rows: list[InboxEvent], alerts: list[dict[str, Any]]) -> dict[i
             continue
         known.add((row.project_id, row.event_id))
         try:
-            event = loads(bytes(row.payload))
+            payload = bytes(row.payload)
+            event = loads(payload)
             if not isinstance(event, dict):
                 raise ValueError("event is not a JSON object")
+            if UNSTORABLE.search(payload):
+                event = storable(event)
             prepared = prepare(row, event, scrubber, rules)
         except (SoftTimeLimitExceeded, DigestTimeout):
             raise  # the whole batch's time is up, not this event's preparation

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import brotli
 import orjson
 
-EVENT_ID = re.compile(r"^[0-9a-fA-F]{32}$")
+EVENT_ID = re.compile(r"[0-9a-fA-F]{32}")
 # Items we accept and drop (SDK health data, performance data, attachments, ...).
 EVENT_ITEM_TYPES = {"event"}
 
@@ -284,7 +284,7 @@ def normalize_event_id(value: object) -> str | None:
     if not isinstance(value, str):
         return None
     value = value.replace("-", "")
-    return value.lower() if EVENT_ID.match(value) else None
+    return value.lower() if EVENT_ID.fullmatch(value) else None
 
 
 def parse_envelope(source: bytes | BodyReader, limits: Limits) -> Envelope:

@@ -460,7 +460,9 @@ CELERY_BEAT_SCHEDULE.update(
 
 # --- static files, i18n, auth -----------------------------------------------------------------
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# Separate from OPS_VAR_DIR so an image built with collectstatic keeps its files (and manifest)
+# when the data directory is a mounted volume.
+STATIC_ROOT = Path(env_str("OPS_STATIC_ROOT") or VAR_DIR / "static").resolve()
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -1,0 +1,433 @@
+"""Mixed load with hostile ingest: does an attacker with a DSN hurt the load balancer's view of
+the console, or the valid events of everyone else?
+
+One run, real gunicorn + a real Celery worker (digesting the inbox) on loopback, two phases of
+the same length back to back:
+  1. baseline: load-balancer polls of /health/ready (paced, 20/s, Host = a bare IP) and valid
+     sentry-sdk envelopes (closed loop, 4 keep-alive connections);
+  2. the same, plus hostile ingest on 4 more connections: compression bombs (gzip, deflate,
+     brotli; 64+ MiB when expanded), JSON nested 100,000 deep, events carrying 1 MiB strings
+     (valid escapes, within and past the event cap), random bytes.
+Reported: health p50/p99 and valid events accepted/s in each phase, and their ratios (target:
+within 1.2x), the hostile answers by kind and status, and the peak RSS of the web processes
+(gunicorn master + workers) and of the worker processes (Celery) in each phase. After both
+phases the inbox is drained and every accepted valid event must be stored.
+
+The valid envelopes are the real sentry-sdk's: captured once through a transport that keeps
+them, then replayed with a fresh event_id per send.
+
+Environment: DATABASE_URL (PostgreSQL: a scratch database `<name>_bench` is created and
+dropped, as bench_errors.py does; otherwise a temporary SQLite file), REDIS_URL (the broker
+and cache; without it the filesystem broker), BENCH_HOSTILE_SECONDS (each phase, default 60;
+or the first argument).
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import zlib
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import brotli
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.bench_errors import (  # noqa: E402
+    MemorySampler,
+    _free_port,
+    _wait_port,
+    bench_database,
+    child_env,
+    manage,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SECONDS = int(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("BENCH_HOSTILE_SECONDS", "60"))
+HEALTH_RATE = 20
+VALID_CONNECTIONS = 4
+HOSTILE_CONNECTIONS = 4
+WEB_WORKERS = int(os.environ.get("BENCH_HOSTILE_WEB_WORKERS", "2"))
+THREADS = int(os.environ.get("BENCH_HOSTILE_THREADS", "4"))
+MiB = 2**20
+
+
+# --- bodies -----------------------------------------------------------------------------------
+def sdk_envelopes(n: int = 20) -> list[bytes]:
+    """Envelopes written by the real sentry-sdk for `n` distinct errors (raw, uncompressed)."""
+    import sentry_sdk
+    from sentry_sdk.transport import Transport
+
+    class Keep(Transport):
+        # On the class, not a local: the capturing frame's locals go into each event.
+        captured: list[bytes] = []
+
+        def capture_envelope(self, envelope: object) -> None:
+            Keep.captured.append(envelope.serialize())  # type: ignore[attr-defined]
+
+    sentry_sdk.init(
+        dsn="http://0123456789abcdef0123456789abcdef@127.0.0.1/1",
+        transport=Keep,
+        default_integrations=False,
+        include_local_variables=True,
+        release="shop@4.2.0",
+        environment="production",
+    )
+    for i in range(n):
+        try:
+            _charge({"id": i, "total": 10.5 * i, "lines": list(range(i % 7))}, kind=i % 5)
+        except ValueError:
+            sentry_sdk.capture_exception()
+    sentry_sdk.flush()
+    client = sentry_sdk.get_client()
+    client.close()
+    return Keep.captured
+
+
+def _charge(order: dict[str, object], kind: int) -> None:
+    """Fails like a shop's payment step (the frame's locals go into the event)."""
+    card = {"last4": "4242", "brand": "visa"}
+    raise ValueError(f"order {order['id']} could not be charged with {card['brand']}: kind {kind}")
+
+
+def hostile_bodies() -> list[tuple[str, str, str, bytes]]:
+    """(kind, endpoint, Content-Encoding, body)."""
+    zeros = b"\0" * (65 * MiB)
+    event_id = uuid.uuid4().hex
+    head = json.dumps({"event_id": event_id}).encode() + b"\n"
+
+    def item(payload: bytes) -> bytes:
+        return json.dumps({"type": "event", "length": len(payload)}).encode() + b"\n" + payload
+
+    def event_with(raw: bytes) -> bytes:
+        return b'{"event_id":"' + event_id.encode() + b'","message":' + raw + b"}"
+
+    deep = b"[" * 100_000 + b"]" * 100_000
+    escapes = b'"' + b"\\u0041" * (MiB // 6 - 20) + b'"'  # ~1 MiB of escapes, 170 K chars
+    plain = json.dumps("a" * (MiB - 200)).encode()  # just under the 1 MiB event cap
+    past = json.dumps("a" * (MiB + 10)).encode()  # just past it
+    rng = random.Random(7)
+    return [
+        ("gzip bomb", "envelope", "gzip", gzip.compress(zeros, compresslevel=9)),
+        ("deflate bomb", "envelope", "deflate", zlib.compress(zeros, 9)),
+        ("brotli bomb", "envelope", "br", brotli.compress(zeros, quality=5)),
+        ("deep nesting", "store", "", deep),
+        ("deep nesting", "envelope", "gzip", gzip.compress(head + item(deep))),
+        ("1 MiB escapes", "store", "gzip", gzip.compress(event_with(escapes))),
+        ("1 MiB string", "envelope", "gzip", gzip.compress(head + item(event_with(plain)))),
+        ("1 MiB string past cap", "store", "", event_with(past)),
+        ("random bytes", "envelope", "", rng.randbytes(64 * 1024)),
+    ]
+
+
+# --- clients ----------------------------------------------------------------------------------
+def _poll_health(port: int, seconds: float, out: multiprocessing.Queue) -> None:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    start = time.perf_counter()
+    i = 0
+    while True:
+        due = start + i / HEALTH_RATE
+        if due - start >= seconds:
+            break
+        delay = due - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        t0 = time.perf_counter()
+        try:
+            conn.request("GET", "/health/ready", headers={"Host": "10.0.0.1"})
+            response = conn.getresponse()
+            response.read()
+            status = response.status
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            status = 0
+        latencies.append(time.perf_counter() - t0)
+        statuses[status] = statuses.get(status, 0) + 1
+        i += 1
+    out.put(("health", latencies, statuses))
+
+
+def _send_valid(
+    port: int,
+    path: str,
+    auth: str,
+    templates: list[bytes],
+    seconds: float,
+    out: multiprocessing.Queue,
+) -> None:
+    accepted: list[str] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    stop = time.perf_counter() + seconds
+
+    def run(offset: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        n = offset
+        while time.perf_counter() < stop:
+            template = templates[n % len(templates)]
+            n += VALID_CONNECTIONS
+            old = json.loads(template.split(b"\n", 1)[0])["event_id"].encode()
+            new = uuid.uuid4().hex
+            body = gzip.compress(template.replace(old, new.encode()), compresslevel=1)
+            headers = {
+                "Content-Type": "application/x-sentry-envelope",
+                "Content-Encoding": "gzip",
+                "X-Sentry-Auth": auth,
+            }
+            try:
+                conn.request("POST", path, body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                status = 0
+            with lock:
+                statuses[status] = statuses.get(status, 0) + 1
+                if status == 200:
+                    accepted.append(new)
+
+    pool = [threading.Thread(target=run, args=(i,)) for i in range(VALID_CONNECTIONS)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    out.put(("valid", accepted, statuses))
+
+
+def _send_hostile(
+    port: int, project_id: int, auth: str, bodies: list[tuple[str, str, str, bytes]],
+    seconds: float, out: multiprocessing.Queue,
+) -> None:  # fmt: skip
+    results: dict[str, dict[int, int]] = {}
+    lock = threading.Lock()
+    stop = time.perf_counter() + seconds
+
+    def run(offset: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        n = offset
+        while time.perf_counter() < stop:
+            kind, endpoint, encoding, body = bodies[n % len(bodies)]
+            n += 1
+            headers = {"Content-Type": "application/x-sentry-envelope", "X-Sentry-Auth": auth}
+            if encoding:
+                headers["Content-Encoding"] = encoding
+            try:
+                conn.request("POST", f"/api/{project_id}/{endpoint}/", body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                status = 0
+            with lock:
+                counts = results.setdefault(f"{kind} ({endpoint})", {})
+                counts[status] = counts.get(status, 0) + 1
+
+    pool = [threading.Thread(target=run, args=(i * 2,)) for i in range(HOSTILE_CONNECTIONS)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    out.put(("hostile", results, {}))
+
+
+def phase(
+    name: str, port: int, project_id: int, auth: str, templates: list[bytes],
+    hostile: list[tuple[str, str, str, bytes]] | None, samplers: dict[str, MemorySampler],
+) -> dict[str, object]:  # fmt: skip
+    for sampler in samplers.values():
+        sampler.peak = 0
+    out: multiprocessing.Queue = multiprocessing.Queue()
+    path = f"/api/{project_id}/envelope/"
+    procs = [
+        multiprocessing.Process(target=_poll_health, args=(port, SECONDS, out)),
+        multiprocessing.Process(
+            target=_send_valid, args=(port, path, auth, templates, SECONDS, out)
+        ),
+    ]
+    if hostile:
+        procs.append(
+            multiprocessing.Process(
+                target=_send_hostile, args=(port, project_id, auth, hostile, SECONDS, out)
+            )
+        )
+    t0 = time.perf_counter()
+    for p in procs:
+        p.start()
+    results = {}
+    for _ in procs:
+        role, data, statuses = out.get(timeout=SECONDS + 300)
+        results[role] = (data, statuses)
+    for p in procs:
+        p.join()
+    wall = time.perf_counter() - t0
+    latencies = results["health"][0]
+    accepted = results["valid"][0]
+    qs = statistics.quantiles(latencies, n=100, method="inclusive")
+    summary: dict[str, object] = {
+        "name": name,
+        "health_p50_ms": qs[49] * 1000,
+        "health_p99_ms": qs[98] * 1000,
+        "health_max_ms": max(latencies) * 1000,
+        "health_statuses": results["health"][1],
+        "valid_per_s": len(accepted) / SECONDS,
+        "valid_statuses": results["valid"][1],
+        "accepted_ids": accepted,
+        "hostile": results.get("hostile", ({}, {}))[0],
+        "web_peak_mib": samplers["web"].peak / MiB,
+        "worker_peak_mib": samplers["worker"].peak / MiB,
+        "wall": wall,
+    }
+    print(
+        f"{name}: health p50 {summary['health_p50_ms']:.1f} ms, p99 "
+        f"{summary['health_p99_ms']:.1f} ms, max {summary['health_max_ms']:.0f} ms "
+        f"({len(latencies)} polls, statuses {results['health'][1]}); valid events accepted "
+        f"{summary['valid_per_s']:.1f}/s (statuses {results['valid'][1]}); peak RSS web "
+        f"{summary['web_peak_mib']:.0f} MiB, worker {summary['worker_peak_mib']:.0f} MiB",
+        flush=True,
+    )
+    for kind, counts in sorted(summary["hostile"].items()):  # type: ignore[union-attr]
+        print(f"  hostile {kind}: {dict(sorted(counts.items()))}")
+    return summary
+
+
+COUNT_SCRIPT = """
+import sys
+import django; django.setup()
+from errors.digest import digest_all
+from errors.models import ErrorReport, InboxEvent
+while digest_all():
+    pass
+ids = open(sys.argv[1]).read().split()
+stored = 0
+for i in range(0, len(ids), 5000):
+    stored += ErrorReport.objects.filter(event_id__in=ids[i:i + 5000]).count()
+print(stored, InboxEvent.objects.count())
+"""
+
+
+def main() -> int:
+    database_url, drop = bench_database()
+    var_dir = tempfile.mkdtemp(prefix="bench-hostile-var-")
+    env = child_env(database_url, var_dir)
+    env["CELERY_BROKER_URL"] = os.environ.get("REDIS_URL", "") or "filesystem://"
+    env["LOG_LEVEL"] = "ERROR"
+    engine = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
+    gunicorn = worker = None
+    try:
+        print(
+            f"setting up ({engine}, broker {'Redis' if os.environ.get('REDIS_URL') else 'files'}"
+            f"), {SECONDS} s per phase",
+            flush=True,
+        )
+        if env["CELERY_BROKER_URL"] == "filesystem://":
+            del env["CELERY_BROKER_URL"]
+        manage(env, "migrate", "--noinput")
+        created = json.loads(manage(env, "createerrorproject", "hostile", "--json"))
+        manage(
+            env,
+            "shell",
+            "-c",
+            "from errors.models import ErrorProject; "
+            "ErrorProject.objects.filter(name='hostile').update(rate_limit_per_minute=10**9)",
+        )
+        key = urlsplit(created["dsn"]).username
+        project_id = int(created["project_id"])
+        auth = f"Sentry sentry_key={key}, sentry_version=7, sentry_client=sentry.python/2.x"
+        templates = sdk_envelopes()
+        hostile = hostile_bodies()
+        average = statistics.mean(map(len, templates)) / 1024
+        wire = sum(len(b[3]) for b in hostile) / MiB
+        print(
+            f"{len(templates)} sentry-sdk envelopes (avg {average:.1f} KiB raw); "
+            f"{len(hostile)} hostile bodies, {wire:.1f} MiB on the wire in all",
+            flush=True,
+        )
+
+        port = _free_port()
+        # Server output (a traceback per 500) goes to a file; its count is printed at the end.
+        server_log = open(Path(var_dir) / "server.log", "wb")  # noqa: SIM115
+        gunicorn = subprocess.Popen(
+            [
+                sys.executable, "-m", "gunicorn", "opsconsole.wsgi", "-b", f"127.0.0.1:{port}",
+                "-w", str(WEB_WORKERS), "-k", "gthread", "--threads", str(THREADS),
+                "--log-level", "warning", "--keep-alive", "30", "--timeout", "60",
+            ],
+            cwd=ROOT, env=env, stdout=server_log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        worker = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "opsconsole", "worker", "--loglevel=WARNING",
+                "--concurrency=1", "--without-mingle", "--without-gossip",
+            ],
+            cwd=ROOT, env=env, stdout=server_log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        _wait_port(port)
+        samplers = {"web": MemorySampler(), "worker": MemorySampler()}
+        samplers["web"].watch(gunicorn.pid)
+        samplers["worker"].watch(worker.pid)
+        for sampler in samplers.values():
+            sampler.start()
+        time.sleep(3)
+        base = phase("baseline", port, project_id, auth, templates, None, samplers)
+        mixed = phase("with hostile", port, project_id, auth, templates, hostile, samplers)
+
+        p99 = mixed["health_p99_ms"] / base["health_p99_ms"]  # type: ignore[operator]
+        rate = base["valid_per_s"] / mixed["valid_per_s"]  # type: ignore[operator]
+        print(
+            f"health p99 with/without hostile traffic: x{p99:.2f}; valid accepted/s "
+            f"without/with: x{rate:.2f} (target: both within 1.2x; "
+            f"{psutil.cpu_count()} CPUs shared by server, worker and clients)"
+        )
+        ids_file = Path(var_dir) / "accepted.txt"
+        ids = [*base["accepted_ids"], *mixed["accepted_ids"]]  # type: ignore[misc]
+        ids_file.write_text("\n".join(ids))
+    finally:
+        for proc in (gunicorn, worker):
+            if proc is not None:
+                proc.terminate()
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", COUNT_SCRIPT, str(ids_file)],
+            cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if out.returncode:
+            raise SystemExit(f"drain failed: {out.stderr[-2000:]}")
+        stored, left = map(int, out.stdout.split()[-2:])
+        print(f"valid events accepted {len(ids)}, stored {stored}, inbox left {left}")
+        log = (Path(var_dir) / "server.log").read_bytes()
+        print(
+            f"server log: {log.count(b'Traceback (most recent call last)')} tracebacks "
+            f"({Path(var_dir) / 'server.log'})"
+        )
+        if stored != len(ids):
+            raise SystemExit(f"lost valid events: accepted {len(ids)}, stored {stored}")
+    finally:
+        drop()  # type: ignore[operator]
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
