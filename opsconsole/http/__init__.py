@@ -131,20 +131,10 @@ def request(
     if not timeout or timeout <= 0:
         raise ValueError("a positive timeout is mandatory for outbound HTTP")
     deadline = time.monotonic() + timeout
-    parse_url(url)
-    try:
-        httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise InvalidURL(str(exc)) from None
+    _check_url(url)
     backend = GuardedBackend(
         deadline=deadline, allow_private=allow_private, allowed=allowed_networks()
     )
-    sent_headers = {
-        "User-Agent": USER_AGENT.format(version=settings.VERSION),
-        # Count the bytes that cross the wire: a compressed body could inflate past the cap.
-        "Accept-Encoding": "identity",
-    }
-    sent_headers.update(headers or {})
     with (
         httpx.Client(
             transport=_GuardedTransport(backend, _ssl_context(verify)),
@@ -152,28 +142,53 @@ def request(
             follow_redirects=False,
             trust_env=False,  # no proxy from the environment: it would resolve the name itself
         ) as client,
-        client.stream(method, url, headers=sent_headers, content=content) as response,
+        client.stream(method, url, headers=_headers(headers), content=content) as response,
     ):
-        stream = response.extensions.get("network_stream")
-        peer = stream.get_extra_info("server_addr") if stream is not None else None
-        tls = stream.get_extra_info("ssl_object") if stream is not None else None
-        body = bytearray()
-        truncated = False
-        if max_bytes > 0:
-            for chunk in response.iter_raw():
-                room = max_bytes - len(body)
-                body += chunk[:room]
-                if len(chunk) > room:
-                    truncated = True  # leaving the block closes the connection mid-body
-                    break
-        return Reply(
-            status_code=response.status_code,
-            headers=response.headers,
-            body=bytes(body),
-            truncated=truncated,
-            peer_address=str(peer[0]) if peer else "",
-            peer_certificate=tls.getpeercert(True) if tls is not None else None,
-        )
+        return _read_reply(response, max_bytes)
+
+
+def _check_url(url: str) -> None:
+    """Our parser's refusals first, then anything httpx itself cannot parse."""
+    parse_url(url)
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise InvalidURL(str(exc)) from None
+
+
+def _headers(extra: Mapping[str, str] | None) -> dict[str, str]:
+    sent = {
+        "User-Agent": USER_AGENT.format(version=settings.VERSION),
+        # Count the bytes that cross the wire: a compressed body could inflate past the cap.
+        "Accept-Encoding": "identity",
+    }
+    sent.update(extra or {})
+    return sent
+
+
+def _read_reply(response: httpx.Response, max_bytes: int) -> Reply:
+    """At most `max_bytes` of the raw body; the caller's leaving the stream closes the
+    connection mid-body when there was more."""
+    stream = response.extensions.get("network_stream")
+    peer = stream.get_extra_info("server_addr") if stream is not None else None
+    tls = stream.get_extra_info("ssl_object") if stream is not None else None
+    body = bytearray()
+    truncated = False
+    if max_bytes > 0:
+        for chunk in response.iter_raw():
+            room = max_bytes - len(body)
+            body += chunk[:room]
+            if len(chunk) > room:
+                truncated = True
+                break
+    return Reply(
+        status_code=response.status_code,
+        headers=response.headers,
+        body=bytes(body),
+        truncated=truncated,
+        peer_address=str(peer[0]) if peer else "",
+        peer_certificate=tls.getpeercert(True) if tls is not None else None,
+    )
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
