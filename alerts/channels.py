@@ -21,7 +21,7 @@ from opsconsole import http
 from . import signing
 from .models import Channel, Notification
 from .notifications import BaseNotification, notification_for
-from .services import wants
+from .routing import wants
 
 # Enough for an excerpt of an error page; the rest of a reply is never read.
 RESPONSE_BYTES = 16 * 1024

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from .channels import Outcome, send
 from .models import Delivery
-from .services import _publish
+from .publishing import SEND_SYSTEM_ALERT, publish
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,22 @@ def attempt_delivery(delivery_id: int, *, now: datetime | None = None) -> Delive
     Returns None when there was nothing to do (already delivered, not due, claimed elsewhere).
     """
     now = now or timezone.now()
-    claimed = (
+    if not _claim(delivery_id, now):
+        return None
+    delivery = Delivery.objects.select_related("channel", "notification").get(pk=delivery_id)
+    started = time.perf_counter()
+    outcome = _send(delivery)
+    delivery.duration_ms = int((time.perf_counter() - started) * 1000)
+    _record(delivery, outcome, now)
+    delivery.save()
+    if delivery.status == Delivery.Status.RETRYING:
+        publish(SEND_SYSTEM_ALERT, (delivery.pk,), backoff(delivery.attempts).total_seconds())
+    return delivery
+
+
+def _claim(delivery_id: int, now: datetime) -> bool:
+    """One conditional UPDATE: a due delivery, or one a dead worker left "sending"."""
+    return bool(
         Delivery.objects.filter(pk=delivery_id)
         .filter(
             Q(
@@ -43,19 +58,20 @@ def attempt_delivery(delivery_id: int, *, now: datetime | None = None) -> Delive
         )
         .update(status=Delivery.Status.SENDING, attempts=F("attempts") + 1, last_attempt_at=now)
     )
-    if not claimed:
-        return None
-    delivery = Delivery.objects.select_related("channel", "notification").get(pk=delivery_id)
-    started = time.perf_counter()
+
+
+def _send(delivery: Delivery) -> Outcome:
     try:
         if not delivery.channel.enabled and not delivery.notification.is_test:
-            outcome = Outcome(ok=False, error="the channel was disabled before delivery")
-        else:
-            outcome = send(delivery.channel, delivery.notification)
+            return Outcome(ok=False, error="the channel was disabled before delivery")
+        return send(delivery.channel, delivery.notification)
     except Exception as exc:  # a rendering bug must still end up in the log, not in limbo
-        logger.exception("delivery %s crashed", delivery_id)
-        outcome = Outcome(ok=False, error=f"internal error: {type(exc).__name__}: {exc}")
-    delivery.duration_ms = int((time.perf_counter() - started) * 1000)
+        logger.exception("delivery %s crashed", delivery.pk)
+        return Outcome(ok=False, error=f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _record(delivery: Delivery, outcome: Outcome, now: datetime) -> None:
+    """The outcome in the log, and what comes next: done, a retry after backoff, or failed."""
     delivery.response_code = outcome.response_code
     delivery.error = outcome.error[:2000]
     if outcome.ok:
@@ -63,9 +79,8 @@ def attempt_delivery(delivery_id: int, *, now: datetime | None = None) -> Delive
         delivery.delivered_at = timezone.now()
         delivery.next_attempt_at = None
     elif outcome.retryable and delivery.attempts < settings.ALERTS_MAX_ATTEMPTS:
-        wait = backoff(delivery.attempts)
         delivery.status = Delivery.Status.RETRYING
-        delivery.next_attempt_at = now + wait
+        delivery.next_attempt_at = now + backoff(delivery.attempts)
     else:
         delivery.status = Delivery.Status.FAILED
         delivery.next_attempt_at = None
@@ -75,7 +90,3 @@ def attempt_delivery(delivery_id: int, *, now: datetime | None = None) -> Delive
             delivery.channel.name,
             outcome.error,
         )
-    delivery.save()
-    if delivery.status == Delivery.Status.RETRYING:
-        _publish("send_system_alert", (delivery.pk,), backoff(delivery.attempts).total_seconds())
-    return delivery

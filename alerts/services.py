@@ -8,6 +8,7 @@ the others find nothing to do.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,8 +19,11 @@ from django.utils import timezone
 
 from opsconsole.retention import delete_in_batches
 
+from .delivery import attempt_delivery
 from .models import Alert, Channel, Delivery, Kind, Notification, Severity
 from .notifications import notification_for
+from .publishing import FLUSH_NOTIFICATION, SEND_SYSTEM_ALERT, publish, publish_on_commit
+from .routing import absolute_url, wants
 from .suppression import Suppressor, suppression_reason
 
 logger = logging.getLogger(__name__)
@@ -31,21 +35,6 @@ def group_wait() -> timedelta:
 
 def repeat_interval() -> timedelta:
     return settings.ALERTS_REPEAT_INTERVAL
-
-
-# --- publishing tasks (never raises: the periodic dispatcher catches up on lost messages) ----
-def _publish(task_name: str, args: tuple[Any, ...], countdown: float = 0) -> None:
-    from . import tasks
-
-    task = getattr(tasks, task_name)
-    try:
-        task.apply_async(args, countdown=max(countdown, 0), retry=False)
-    except Exception:
-        logger.warning("could not queue %s%s; the dispatcher will pick it up", task_name, args)
-
-
-def _publish_on_commit(task_name: str, args: tuple[Any, ...], countdown: float = 0) -> None:
-    transaction.on_commit(lambda: _publish(task_name, args, countdown), robust=True)
 
 
 # --- firing and resolving ----------------------------------------------------------------------
@@ -79,10 +68,30 @@ def _join_group(alert: Alert, now: datetime) -> Notification:
                 )
         except IntegrityError:
             continue  # another worker opened it a moment ago: join that one
-        _publish_on_commit("flush_notification", (group.pk,), group_wait().total_seconds())
+        publish_on_commit(FLUSH_NOTIFICATION, (group.pk,), group_wait().total_seconds())
         alert.pending = group
         return group
     raise RuntimeError(f"could not find or open a notification group for {alert.kind}")
+
+
+@dataclass(frozen=True)
+class _Firing:
+    """What one signal says about a key: the fields every firing writes, and when."""
+
+    key: str
+    severity: int
+    summary: str
+    payload: dict[str, Any]
+    expires_at: datetime | None
+    now: datetime
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "severity": self.severity,
+            "summary": self.summary,
+            "payload": self.payload,
+            "expires_at": self.expires_at,
+        }
 
 
 def fire(
@@ -106,76 +115,82 @@ def fire(
     if not key or len(key) > 255:
         raise ValueError("an alert key must be 1 to 255 characters")
     now = now or timezone.now()
-    payload = {"url": url, "details": details or {}}
-    expires_at = now + expires_in if expires_in is not None else None
-    # The storm path: a firing alert that is already queued, or was told recently at this
-    # severity or higher, is only counted: one UPDATE, no lock held across statements.
-    counted = (
-        Alert.objects.filter(key=key, state=Alert.State.FIRING)
-        .filter(
-            Q(pending__isnull=False)
-            | Q(last_notified_at__gt=now - repeat_interval(), notified_severity__gte=severity)
-        )
-        .update(
-            occurrences=F("occurrences") + 1,
-            last_fired_at=now,
-            severity=severity,
-            summary=summary[:1000],
-            payload=payload,
-            expires_at=expires_at,
-        )
+    firing = _Firing(
+        key=key,
+        severity=severity,
+        summary=summary[:1000],
+        payload={"url": url, "details": details or {}},
+        expires_at=now + expires_in if expires_in is not None else None,
+        now=now,
     )
-    if counted:
+    if _count_when_already_told(firing):
         return None
     with transaction.atomic():
         alert = Alert.objects.select_for_update().filter(key=key, state=Alert.State.FIRING).first()
         if alert is None:
-            alert = Alert(
-                key=key,
-                kind=kind,
-                severity=severity,
-                summary=summary[:1000],
-                payload=payload,
-                first_fired_at=now,
-                last_fired_at=now,
-                expires_at=expires_at,
-            )
-            # New: decide before the INSERT, so one statement writes it.
-            alert.suppressed_by = suppression_reason(key, now)
-            if not alert.suppressed_by:
-                _join_group(alert, now)
-            try:
-                with transaction.atomic():
-                    alert.save(force_insert=True)
-                return alert
-            except IntegrityError:
-                # Another worker inserted it first (a group we opened is sent empty).
-                alert = Alert.objects.select_for_update().get(key=key, state=Alert.State.FIRING)
-                _refire(alert, severity, summary, payload, expires_at, now)
-        else:
-            _refire(alert, severity, summary, payload, expires_at, now)
+            inserted = _insert_alert(firing, kind)
+            if inserted is not None:
+                return inserted
+            # Another worker inserted it first (a group we opened is sent empty).
+            alert = Alert.objects.select_for_update().get(key=key, state=Alert.State.FIRING)
+        _refire(alert, firing)
         if _needs_telling(alert, now):
-            alert.suppressed_by = suppression_reason(key, now)
-            if not alert.suppressed_by:
-                _join_group(alert, now)
+            _join_unless_muted(alert, now)
         alert.save()
     return alert
 
 
-def _refire(
-    alert: Alert,
-    severity: int,
-    summary: str,
-    payload: dict[str, Any],
-    expires_at: datetime | None,
-    now: datetime,
-) -> None:
+def _count_when_already_told(firing: _Firing) -> bool:
+    """The storm path: a firing alert that is already queued, or was told recently at this
+    severity or higher, is only counted: one UPDATE, no lock held across statements."""
+    return bool(
+        Alert.objects.filter(key=firing.key, state=Alert.State.FIRING)
+        .filter(
+            Q(pending__isnull=False)
+            | Q(
+                last_notified_at__gt=firing.now - repeat_interval(),
+                notified_severity__gte=firing.severity,
+            )
+        )
+        .update(occurrences=F("occurrences") + 1, last_fired_at=firing.now, **firing.fields())
+    )
+
+
+def _insert_alert(firing: _Firing, kind: str) -> Alert | None:
+    """A new alert, muted or grouped before the INSERT so one statement writes it.
+
+    None when another worker inserted the key first.
+    """
+    alert = Alert(
+        key=firing.key,
+        kind=kind,
+        first_fired_at=firing.now,
+        last_fired_at=firing.now,
+        **firing.fields(),
+    )
+    _join_unless_muted(alert, firing.now)
+    try:
+        with transaction.atomic():
+            alert.save(force_insert=True)
+    except IntegrityError:
+        return None
+    return alert
+
+
+def _join_unless_muted(alert: Alert, now: datetime) -> None:
+    """Record what mutes the alert now; if nothing does, put it in its kind's open group."""
+    alert.suppressed_by = suppression_reason(alert.key, now)
+    if not alert.suppressed_by:
+        _join_group(alert, now)
+
+
+def _refire(alert: Alert, firing: _Firing) -> None:
     alert.occurrences += 1
-    alert.last_fired_at = now
-    alert.severity = severity
-    alert.summary = summary[:1000]
-    alert.payload = payload
-    alert.expires_at = expires_at
+    alert.last_fired_at = firing.now
+    alert.severity = firing.severity
+    alert.summary = firing.summary
+    alert.payload = firing.payload
+    alert.expires_at = firing.expires_at
 
 
 def resolve(key: str, *, now: datetime | None = None) -> Alert | None:
@@ -218,20 +233,6 @@ def _snapshot(alert: Alert, state: str) -> dict[str, Any]:
     }
 
 
-def absolute_url(path: str) -> str:
-    """A link in a notification: console paths are made absolute on OPS_PUBLIC_URL."""
-    if path.startswith(("http://", "https://")):
-        return path
-    return f"{settings.OPS_PUBLIC_URL}/{path.lstrip('/')}"
-
-
-def wants(channel: Channel, item: dict[str, Any]) -> bool:
-    """Routing: severity floor, key prefixes, and whether the channel takes resolved notices."""
-    if item["state"] == Alert.State.RESOLVED and not channel.send_resolved:
-        return False
-    return channel.accepts(item["key"], int(item["severity"]))
-
-
 def flush_notification(notification_id: int, *, now: datetime | None = None) -> list[int]:
     """Send an open group whose wait is over: snapshot its alerts, one Delivery per channel.
 
@@ -245,33 +246,7 @@ def flush_notification(notification_id: int, *, now: datetime | None = None) -> 
         if not claimed:
             return []
         group = Notification.objects.get(pk=notification_id)
-        alerts = list(
-            Alert.objects.select_for_update().filter(pending=group).order_by("-severity", "key")
-        )
-        suppressor = Suppressor(now)
-        items: list[dict[str, Any]] = []
-        for alert in alerts:
-            alert.pending = None
-            reason = suppressor.reason(alert.key)
-            alert.suppressed_by = reason
-            if reason:
-                pass  # muted since it joined: recorded, not told
-            elif alert.state == Alert.State.FIRING:
-                items.append(_snapshot(alert, Alert.State.FIRING))
-                alert.last_notified_at = now
-                alert.notified_severity = alert.severity
-            else:
-                items.append(_snapshot(alert, Alert.State.RESOLVED))
-                alert.resolved_notified_at = now
-            alert.save(
-                update_fields=[
-                    "pending",
-                    "suppressed_by",
-                    "last_notified_at",
-                    "notified_severity",
-                    "resolved_notified_at",
-                ]
-            )
+        items = _take_alerts_out(group, now)
         if not items:
             group.status = Notification.Status.EMPTY
             group.save(update_fields=["status"])
@@ -284,6 +259,35 @@ def flush_notification(notification_id: int, *, now: datetime | None = None) -> 
         return _create_deliveries(group, Channel.objects.filter(enabled=True), now)
 
 
+def _take_alerts_out(group: Notification, now: datetime) -> list[dict[str, Any]]:
+    """Empty the group and snapshot the alerts it tells, marking them told."""
+    alerts = Alert.objects.select_for_update().filter(pending=group).order_by("-severity", "key")
+    suppressor = Suppressor(now)
+    items: list[dict[str, Any]] = []
+    for alert in list(alerts):
+        alert.pending = None
+        alert.suppressed_by = suppressor.reason(alert.key)
+        if alert.suppressed_by:
+            pass  # muted since it joined: recorded, not told
+        elif alert.state == Alert.State.FIRING:
+            items.append(_snapshot(alert, Alert.State.FIRING))
+            alert.last_notified_at = now
+            alert.notified_severity = alert.severity
+        else:
+            items.append(_snapshot(alert, Alert.State.RESOLVED))
+            alert.resolved_notified_at = now
+        alert.save(
+            update_fields=[
+                "pending",
+                "suppressed_by",
+                "last_notified_at",
+                "notified_severity",
+                "resolved_notified_at",
+            ]
+        )
+    return items
+
+
 def _create_deliveries(group: Notification, channels: Any, now: datetime) -> list[int]:
     ids = []
     for channel in channels:
@@ -292,14 +296,12 @@ def _create_deliveries(group: Notification, channels: Any, now: datetime) -> lis
                 notification=group, channel=channel, created_at=now, next_attempt_at=now
             )
             ids.append(delivery.pk)
-            _publish_on_commit("send_system_alert", (delivery.pk,))
+            publish_on_commit(SEND_SYSTEM_ALERT, (delivery.pk,))
     return ids
 
 
 def send_test_notification(channel: Channel, *, now: datetime | None = None) -> Delivery:
     """A one-item notification to one channel, attempted right away (admin action)."""
-    from .delivery import attempt_delivery
-
     now = now or timezone.now()
     item: dict[str, Any] = {
         "id": None,
@@ -339,11 +341,23 @@ def dispatch_due(*, now: datetime | None = None, batch: int = 500) -> dict[str, 
     """Beat job (every few seconds): expire events, queue repeats and unmuted alerts, send due
     groups, requeue deliveries whose message was lost. Idempotent; safe with two workers."""
     now = now or timezone.now()
-    counts = {"expired": 0, "queued": 0, "flushed": 0, "requeued": 0}
-    counts["expired"] = Alert.objects.filter(
+    return {
+        "expired": _expire_events(now),
+        "queued": _queue_due_alerts(now, batch),
+        "flushed": _flush_due_groups(now),
+        "requeued": _requeue_lost_deliveries(now, batch),
+    }
+
+
+def _expire_events(now: datetime) -> int:
+    """Events without a clearing signal resolve quietly once their time is up."""
+    return Alert.objects.filter(
         state=Alert.State.FIRING, expires_at__lte=now, pending__isnull=True
     ).update(state=Alert.State.RESOLVED, resolved_at=now)
 
+
+def _queue_due_alerts(now: datetime, batch: int) -> int:
+    """Never told, due a repeat, or escalated: into a group unless muted. Returns how many."""
     due = (
         Alert.objects.firing()
         .filter(pending__isnull=True)
@@ -354,6 +368,7 @@ def dispatch_due(*, now: datetime | None = None, batch: int = 500) -> dict[str, 
         )
     )
     suppressor = Suppressor(now)
+    queued = 0
     with transaction.atomic():
         for alert in due.select_for_update(skip_locked=True).order_by("pk")[:batch]:
             reason = suppressor.reason(alert.key)
@@ -365,8 +380,13 @@ def dispatch_due(*, now: datetime | None = None, batch: int = 500) -> dict[str, 
             alert.suppressed_by = ""
             _join_group(alert, now)
             alert.save(update_fields=["pending", "suppressed_by"])
-            counts["queued"] += 1
+            queued += 1
+    return queued
 
+
+def _flush_due_groups(now: datetime) -> int:
+    """Send the groups whose wait is over; one another worker sent meanwhile counts too."""
+    flushed = 0
     for group_id in Notification.objects.filter(
         status=Notification.Status.OPEN, send_at__lte=now
     ).values_list("pk", flat=True):
@@ -376,17 +396,21 @@ def dispatch_due(*, now: datetime | None = None, batch: int = 500) -> dict[str, 
                 pk=group_id, status=Notification.Status.OPEN
             ).exists()
         ):
-            counts["flushed"] += 1
+            flushed += 1
+    return flushed
 
-    # A countdown message can be lost (broker restart); a late duplicate is harmless because
-    # an attempt starts with a conditional claim.
+
+def _requeue_lost_deliveries(now: datetime, batch: int) -> int:
+    """A countdown message can be lost (broker restart); a late duplicate is harmless because
+    an attempt starts with a conditional claim."""
     stale = now - timedelta(seconds=60)
+    requeued = 0
     for delivery_id in Delivery.objects.filter(
         status__in=[Delivery.Status.PENDING, Delivery.Status.RETRYING], next_attempt_at__lte=stale
     ).values_list("pk", flat=True)[:batch]:
-        _publish("send_system_alert", (delivery_id,))
-        counts["requeued"] += 1
-    return counts
+        publish(SEND_SYSTEM_ALERT, (delivery_id,))
+        requeued += 1
+    return requeued
 
 
 # --- retention ---------------------------------------------------------------------------------
