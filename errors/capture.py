@@ -7,9 +7,8 @@ request's method, URL, query string, route and headers (credentials and cookies 
 sentry-sdk's own Django integration is not used: it wraps every middleware, the view and
 the WSGI call in per-request bookkeeping for tracing, which we do not use and which was over a
 third of the CPU of a request to the console (docs/PERFORMANCE.md, Metrics). The WSGI
-application (opsconsole/wsgi.py) clears this
-thread's sentry scope before each request, so breadcrumbs and tags never leak from one
-request into another's event.
+application (opsconsole/wsgi.py) clears this thread's sentry scope before each request, so
+breadcrumbs and tags never leak from one request into another's event.
 
 The transport hands envelopes to a background thread that ingests them like any other DSN would
 (parse -> InboxEvent). The thread keeps request transactions out of it: an error logged inside
@@ -17,7 +16,8 @@ a transaction that later rolls back is still kept.
 
 No recursion: while the writer ingests, anything it raises or logs is spooled, not captured
 again. No loss: an envelope the database will not take (down, locked, refusing) is written to a
-spool directory and ingested by the next digest run. SENTRY_DSN also forwards to a real Sentry.
+spool directory (errors/spool.py) and ingested by the next digest run (drain_spool). SENTRY_DSN
+also forwards to a real Sentry.
 
 No secrets leave the process: every event passes the server-side scrub (errors/scrubbing.py)
 in before_send, so what is forwarded to SENTRY_DSN is scrubbed too, and frame locals are not
