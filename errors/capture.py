@@ -5,11 +5,10 @@ sentry-sdk with Celery and logging (ERROR records) integrations and `LocalTransp
 captures request exceptions itself from Django's `got_request_exception` signal, with the
 request's method, URL, query string, route and headers (credentials and cookies filtered).
 sentry-sdk's own Django integration is not used: it wraps every middleware, the view and
-the WSGI call in per-request bookkeeping for tracing, which we do not use; it was 38 % of the
-CPU of a request to the console (0.97M of 2.52M instructions for a trivial view under
-gunicorn, callgrind, 27 Nov 2026). The WSGI application (opsconsole/wsgi.py) clears this
-thread's sentry scope before each request, so breadcrumbs and tags never leak from one
-request into another's event.
+the WSGI call in per-request bookkeeping for tracing, which we do not use and which was over a
+third of the CPU of a request to the console (docs/PERFORMANCE.md, Metrics). The WSGI
+application (opsconsole/wsgi.py) clears this thread's sentry scope before each request, so
+breadcrumbs and tags never leak from one request into another's event.
 
 The transport hands envelopes to a background thread that ingests them like any other DSN would
 (parse -> InboxEvent). The thread keeps request transactions out of it: an error logged inside
@@ -17,36 +16,40 @@ a transaction that later rolls back is still kept.
 
 No recursion: while the writer ingests, anything it raises or logs is spooled, not captured
 again. No loss: an envelope the database will not take (down, locked, refusing) is written to a
-spool directory and ingested by the next digest run. SENTRY_DSN also forwards to a real Sentry.
+spool directory (errors/spool.py) and ingested by the next digest run (drain_spool). SENTRY_DSN
+also forwards to a real Sentry.
 
 No secrets leave the process: every event passes the server-side scrub (errors/scrubbing.py)
 in before_send, so what is forwarded to SENTRY_DSN is scrubbed too, and frame locals are not
 sent unless OPS_ERRORS_CAPTURE_LOCALS is on.
 
 Not a way to fill storage: events are rate-limited per process, django.security.* noise (bad
-Host headers) more tightly still (CaptureLimits), and the spool is capped and private (spool()).
+Host headers) more tightly still (CaptureLimits), and the spool is capped and private
+(errors/spool.py).
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import queue
 import sys
 import threading
-import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import sentry_sdk
 from django.conf import settings
+from django.core.signals import got_request_exception
+from django.db import close_old_connections
 from sentry_sdk.envelope import Envelope
+from sentry_sdk.integrations.celery import CeleryIntegration
+from sentry_sdk.integrations.logging import LoggingIntegration, ignore_logger
 from sentry_sdk.transport import HttpTransport, Transport
+from sentry_sdk.utils import capture_internal_exceptions, event_from_exception
 
+from errors.own import accept_own_envelope
+from errors.scrubbing import FILTERED, Scrubber
+from errors.spool import spool, spool_dir
+from errors.throttle import TokenBucket, note
 from opsconsole.context import current_request_id
 
 logger = logging.getLogger(__name__)
@@ -54,101 +57,8 @@ _busy = threading.local()
 QUEUE_SIZE = 1000
 
 
-def spool_dir() -> Path:
-    return Path(settings.VAR_DIR) / "errors-spool"
-
-
-class TokenBucket:
-    """At most `per_minute` takes a minute on average, in bursts of at most `per_minute`.
-    Per process and thread-safe; 0 refuses everything."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.capacity = float(per_minute)
-        self.tokens = float(per_minute)
-        self.rate = per_minute / 60.0
-        self.updated = time.monotonic()
-        self._lock = threading.Lock()
-
-    def take(self) -> bool:
-        with self._lock:
-            now = time.monotonic()
-            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-            if self.tokens < 1:
-                return False
-            self.tokens -= 1
-            return True
-
-
-# One stderr line a minute at most when something is dropped: a flood must not flood the log.
-_drop_notes = TokenBucket(1)
-
-
-def _note(message: str) -> None:
-    if _drop_notes.take():
-        print(f"ops-console: {message}", file=sys.stderr)
-
-
-@contextmanager
-def _spool_locked(folder: Path) -> Iterator[None]:
-    """Serialise spool writers across processes, so the cap check and the write are one step."""
-    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-def _spool_usage(folder: Path) -> tuple[int, int]:
-    """Files and bytes in the spool (leftover .tmp files of a crashed writer count too)."""
-    files = size = 0
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.name != ".lock" and entry.is_file(follow_symlinks=False):
-                files += 1
-                size += entry.stat(follow_symlinks=False).st_size
-    return files, size
-
-
-def _write_private(folder: Path, data: bytes) -> None:
-    # Envelopes hold request data: readable by the console's user only, whatever the umask.
-    tmp = folder / f".{uuid.uuid4().hex}.tmp"
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
-        f.write(data)
-    tmp.rename(folder / f"{uuid.uuid4().hex}.envelope")
-
-
-def spool(data: bytes) -> bool:
-    """Keep an envelope on disk until the database takes it. Never raises, never logs.
-
-    The spool is capped (OPS_ERRORS_SPOOL_MAX_FILES / _MAX_BYTES). When full, the new envelope
-    is dropped and the oldest are kept: the first errors of an outage usually name its cause,
-    the later ones its consequences. Returns whether the envelope was kept."""
-    try:
-        folder = spool_dir()
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if folder.stat().st_mode & 0o077:
-            folder.chmod(0o700)
-        with _spool_locked(folder):
-            files, size = _spool_usage(folder)
-            if (
-                files + 1 > settings.OPS_ERRORS_SPOOL_MAX_FILES
-                or size + len(data) > settings.OPS_ERRORS_SPOOL_MAX_BYTES
-            ):
-                _note(f"error spool full ({files} files, {size} bytes): dropped an envelope")
-                return False
-            _write_private(folder, data)
-            return True
-    except OSError as exc:  # last resort: stderr, so it is at least in the process log
-        print(f"ops-console: could not spool an error envelope: {exc}", file=sys.stderr)
-        return False
-
-
 def drain_spool(limit: int = 1000) -> int:
     """Ingest spooled envelopes; each file is removed once its event is in the inbox."""
-    from errors.services import accept_own_envelope
-
     folder = spool_dir()
     if not folder.is_dir():
         return 0
@@ -197,10 +107,6 @@ class LocalTransport(Transport):
                 self._thread.start()
 
     def _run(self) -> None:
-        from django.db import close_old_connections
-
-        from errors.services import accept_own_envelope
-
         _busy.active = True
         while True:
             data = self._queue.get()
@@ -253,7 +159,7 @@ class CaptureLimits:
         is_security = str(event.get("logger") or "").startswith("django.security")
         if (is_security and not self.security.take()) or not self.own.take():
             self.dropped += 1
-            _note(f"own error capture over its rate limit: {self.dropped} events dropped so far")
+            note(f"own error capture over its rate limit: {self.dropped} events dropped so far")
             return None
         return scrub_event(_add_request_id(event, hint))
 
@@ -262,8 +168,6 @@ def scrub_event(event: dict[str, Any]) -> dict[str, Any]:
     """The server-side scrub, run before the event leaves the process: an event forwarded to an
     external Sentry (SENTRY_DSN) never passes through our server's scrub, and breadcrumbs,
     messages, extra and contexts can hold URLs with `?key=...` as well as the request can."""
-    from errors.scrubbing import Scrubber
-
     scrubbed: dict[str, Any] = Scrubber(settings.OPS_ERRORS_SCRUB_FIELDS).scrub(event)
     return scrubbed
 
@@ -278,8 +182,6 @@ def request_data(request: Any) -> dict[str, Any]:
     query parameters named so (`?key=...`, `&dsn=...`) and client addresses are filtered here,
     before anything leaves the process: events forwarded to an external Sentry (SENTRY_DSN)
     never pass through our server-side scrub."""
-    from errors.scrubbing import FILTERED, Scrubber
-
     scrubber = Scrubber(settings.OPS_ERRORS_SCRUB_FIELDS)
     meta = request.META
     try:
@@ -321,8 +223,6 @@ def _capture_request_exception(sender: Any = None, request: Any = None, **kwargs
     exc_info = sys.exc_info()
     if exc_info[1] is None:
         return
-    from sentry_sdk.utils import capture_internal_exceptions, event_from_exception
-
     with capture_internal_exceptions():  # never let capture break Django's 500 handling
         event, hint = event_from_exception(
             exc_info, client_options=client.options, mechanism={"type": "django", "handled": False}
@@ -338,10 +238,6 @@ def _capture_request_exception(sender: Any = None, request: Any = None, **kwargs
 
 def init(*, forward_dsn: str | None = None, environment: str | None = None) -> LocalTransport:
     """Start capturing our own errors. Returns the transport (tests flush it)."""
-    from django.core.signals import got_request_exception
-    from sentry_sdk.integrations.celery import CeleryIntegration
-    from sentry_sdk.integrations.logging import LoggingIntegration, ignore_logger
-
     transport = LocalTransport()
     dsn = settings.SENTRY_DSN if forward_dsn is None else forward_dsn
     sentry_sdk.init(
@@ -350,9 +246,9 @@ def init(*, forward_dsn: str | None = None, environment: str | None = None) -> L
         release=f"opsconsole@{settings.VERSION}",
         environment=environment or settings.OPS_ENVIRONMENT,
         # Only what error capture needs. The auto-enabled integrations (Redis, httpx, boto3,
-        # ...) record breadcrumbs and spans on every call, which cost the ingest path
-        # 0.2-0.3 ms of CPU per event (measured in-process) for data nobody reads; the Django
-        # integration is replaced by _capture_request_exception (see the module docstring).
+        # ...) record breadcrumbs and spans on every call, a cost on every ingested event
+        # (docs/PERFORMANCE.md, Error ingest) for data nobody reads; the Django integration
+        # is replaced by _capture_request_exception (see the module docstring).
         integrations=[
             CeleryIntegration(),
             LoggingIntegration(level=logging.INFO, event_level=logging.ERROR),
@@ -370,7 +266,13 @@ def init(*, forward_dsn: str | None = None, environment: str | None = None) -> L
         default_integrations=True,
     )
     # Our own ingest path logs about failures it already handles (spool, retries).
-    for name in ("errors.capture", "errors.digest", "errors.services"):
+    for name in (
+        "errors.capture",
+        "errors.digest",
+        "errors.own",
+        "errors.queueing",
+        "errors.services",
+    ):
         ignore_logger(name)
     # Django logs every 500 to django.request; the receiver captures it with the request.
     ignore_logger("django.request")

@@ -15,8 +15,6 @@ events, which would loop.
 from __future__ import annotations
 
 import logging
-import math
-import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -42,140 +40,20 @@ from errors.inbox import (
     release,
     time_limit,
 )
-from errors.ingest import loads
 from errors.models import SEVERITY_RANK, ErrorProject, ErrorReport, InboxEvent, Issue
+from errors.prepare import Prepared, prepare, read_event
 from errors.scrubbing import Scrubber
 from errors.severity import SeverityRules
 from errors.signals import critical_error_occurred
 
 logger = logging.getLogger(__name__)
-MAX_FRAMES = 100
-MAX_BREADCRUMBS = 100
 # Reasons in the order they win when one batch triggers several for the same issue.
-STORED_KEYS = (
-    "event_id", "timestamp", "level", "platform", "release", "environment", "transaction",
-    "exception", "logentry", "message", "fingerprint", "request", "tags", "breadcrumbs",
-    "contexts", "user",
-)  # fmt: skip
 REASONS = ["regression", "new_issue", "critical", "frequency", "business_hours"]
-# What PostgreSQL cannot store although the ingest accepts it as Python's json (and so
-# sentry-sdk) writes it: NaN and Infinity (jsonb refuses them), NUL (text and jsonb refuse it)
-# and UTF-16 surrogates (a lone one cannot be encoded; Python writes them for surrogate-escaped
-# file names). A payload that may hold one is cleaned before it is stored, so it neither fails
-# the whole batch (the slow event-by-event path) nor is dropped after its retries.
-# Numbers past a double's range (1e400, 400 digits) are read as infinity, so they count too.
-UNSTORABLE = re.compile(
-    rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})|NaN|Infinity|[0-9.][eE]\+?0*[1-9][0-9]{2}|[0-9]{300}"
-)
-
-
-@dataclass
-class Prepared:
-    row: InboxEvent
-    fingerprint: str
-    title: str
-    culprit: str
-    report: ErrorReport
 
 
 @dataclass
 class _Group:
     events: list[Prepared] = field(default_factory=list)
-
-
-def storable(value: Any) -> Any:
-    """`value` with NUL characters and lone surrogates replaced by U+FFFD, in keys and values,
-    and non-finite numbers written as the strings "NaN", "Infinity" and "-Infinity"."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, str):
-        if "\0" in value:
-            value = value.replace("\0", "\ufffd")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            value = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
-        return value
-    if isinstance(value, dict):
-        return {storable(k): storable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [storable(v) for v in value]
-    return value
-
-
-def _text(value: Any, limit: int) -> str:
-    return "" if value is None else str(value)[:limit]
-
-
-def _timestamp(value: Any, default: datetime) -> datetime:
-    try:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return datetime.fromtimestamp(float(value), tz=UTC)
-        if isinstance(value, str):
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    except (ValueError, OverflowError, OSError):
-        pass
-    return default
-
-
-def _tags(value: Any) -> dict[str, str]:
-    items: Iterable[tuple[Any, ...]]
-    if isinstance(value, dict):
-        items = value.items()
-    elif isinstance(value, list):
-        items = (tuple(p) for p in value if isinstance(p, list | tuple) and len(p) == 2)
-    else:
-        return {}
-    return {_text(k, 200): _text(v, 200) for k, v in items}
-
-
-def _frames(exception: dict[str, Any] | None) -> list[dict[str, Any]]:
-    keep = (
-        "filename", "abs_path", "module", "function", "lineno", "colno", "context_line",
-        "pre_context", "post_context", "in_app", "vars",
-    )  # fmt: skip
-    return [{k: f[k] for k in keep if k in f} for f in grouping.frames_of(exception)][-MAX_FRAMES:]
-
-
-def prepare(
-    row: InboxEvent, event: dict[str, Any], scrubber: Scrubber, rules: SeverityRules
-) -> Prepared:
-    # Scrub only what is stored (modules, sdk, extra, debug_meta are dropped unread).
-    event = scrubber.scrub({k: event[k] for k in STORED_KEYS if k in event})
-    exception = grouping.primary_exception(event)
-    frames = _frames(exception)
-    in_app = [f for f in frames if f.get("in_app")] or frames
-    top = in_app[-1] if in_app else {}
-    level = _text(event.get("level") or ("error" if exception else "info"), 10).lower()
-    exc_type = grouping.exception_type(exception)
-    title, culprit = grouping.title_and_culprit(event)
-    crumbs = event.get("breadcrumbs")
-    if isinstance(crumbs, dict):
-        crumbs = crumbs.get("values")
-    lineno = top.get("lineno")
-    report = ErrorReport(
-        project_id=row.project_id,
-        event_id=row.event_id,
-        exception_type=exc_type[:255],
-        message=grouping.message_of(event, exception)[:10_000],
-        filename=_text(top.get("abs_path") or top.get("filename"), 500),
-        lineno=lineno if isinstance(lineno, int) and 0 <= lineno < 2**31 else None,
-        frames=frames,
-        request=event.get("request") if isinstance(event.get("request"), dict) else {},
-        tags=_tags(event.get("tags")),
-        breadcrumbs=crumbs[-MAX_BREADCRUMBS:] if isinstance(crumbs, list) else [],
-        contexts=event.get("contexts") if isinstance(event.get("contexts"), dict) else {},
-        user=event.get("user") if isinstance(event.get("user"), dict) else {},
-        release=_text(event.get("release"), 200),
-        environment=_text(event.get("environment"), 100),
-        platform=_text(event.get("platform"), 50),
-        level=level,
-        severity=rules.classify(exc_type, level),
-        reported_at=_timestamp(event.get("timestamp"), row.received_at),
-        received_at=row.received_at,
-    )
-    return Prepared(row, grouping.fingerprint(event), title, culprit, report)
 
 
 def insert_ignoring_conflicts(reports: list[ErrorReport]) -> None:
@@ -303,9 +181,25 @@ def _digest_alone(claimed: Claimed, limit: float) -> list[dict[str, Any]]:
 def _digest_rows(rows: list[InboxEvent], alerts: list[dict[str, Any]]) -> dict[int, str]:
     """Digest rows into issues and reports; returns {row id: reason} for the rows that could
     not even be read or prepared (the caller retries those alone, the rest are stored)."""
+    projects = {p.pk: p for p in ErrorProject.objects.filter(pk__in={r.project_id for r in rows})}
+    groups, failures = _group_new_events(rows, projects)
+    if not groups:
+        return failures
+    now = timezone.now()
+    groups = _apply_new_issue_budget(groups, projects, now)
+    issues = _upsert_issues(groups)
+    _store_reports(groups, issues)
+    alerts.extend(_alerts_for(groups, issues, projects, now))
+    return failures
+
+
+def _group_new_events(
+    rows: list[InboxEvent], projects: dict[int, ErrorProject]
+) -> tuple[dict[tuple[int, str], _Group], dict[int, str]]:
+    """Prepare the rows not stored before and group them by (project, fingerprint); a row that
+    cannot be read or prepared is left out, with its reason in the second dict."""
     scrubber = Scrubber(settings.OPS_ERRORS_SCRUB_FIELDS)
     rules = SeverityRules.load()
-    projects = {p.pk: p for p in ErrorProject.objects.filter(pk__in={r.project_id for r in rows})}
     known = set(
         ErrorReport.objects.filter(
             project_id__in=projects, event_id__in=[r.event_id for r in rows]
@@ -318,39 +212,43 @@ def _digest_rows(rows: list[InboxEvent], alerts: list[dict[str, Any]]) -> dict[i
             continue
         known.add((row.project_id, row.event_id))
         try:
-            payload = bytes(row.payload)
-            event = loads(payload)
-            if not isinstance(event, dict):
-                raise ValueError("event is not a JSON object")
-            if UNSTORABLE.search(payload):
-                event = storable(event)
-            prepared = prepare(row, event, scrubber, rules)
+            prepared = prepare(row, read_event(row), scrubber, rules)
         except (SoftTimeLimitExceeded, DigestTimeout):
             raise  # the whole batch's time is up, not this event's preparation
         except Exception as exc:  # noqa: BLE001 - one malformed event must not block the batch
             failures[row.pk] = f"{type(exc).__name__}: {exc}"
             continue
         groups.setdefault((row.project_id, prepared.fingerprint), _Group()).events.append(prepared)
-    if not groups:
-        return failures
-    now = timezone.now()
-    groups = _apply_new_issue_budget(groups, projects, now)
-    issues = _upsert_issues(groups)
+    return groups, failures
+
+
+def _store_reports(
+    groups: dict[tuple[int, str], _Group], issues: dict[tuple[int, str], Issue]
+) -> None:
     reports: list[ErrorReport] = []
     for key, group in groups.items():
-        issue = issues[key]
         for p in group.events:
-            p.report.issue = issue
+            p.report.issue = issues[key]
             reports.append(p.report)
     insert_ignoring_conflicts(reports)
+
+
+def _alerts_for(
+    groups: dict[tuple[int, str], _Group],
+    issues: dict[tuple[int, str], Issue],
+    projects: dict[int, ErrorProject],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """critical_error_occurred's arguments for each issue of the batch that is worth an alert."""
+    alerts = []
     for key, group in groups.items():
-        reason = _alert_reason(projects[key[0]], issues[key], group, now)
+        project, issue = projects[key[0]], issues[key]
+        reason = _alert_reason(project, issue, group, now)
         if reason:
-            issue = issues[key]
             alerts.append(
                 {
                     "issue_id": issue.pk,
-                    "project": projects[key[0]].name,
+                    "project": project.name,
                     "title": issue.title,
                     "severity": issue.severity,
                     "reason": reason,
@@ -358,13 +256,19 @@ def _digest_rows(rows: list[InboxEvent], alerts: list[dict[str, Any]]) -> dict[i
                     "count": issue.count,
                 }
             )
-    return failures
+    return alerts
 
 
-def _existing(keys: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
+def _matching(keys: Iterable[tuple[int, str]]) -> Q:
+    """A filter for the issues of these (project id, fingerprint) pairs; empty for none."""
     condition = Q()
     for project_id, fp in keys:
         condition |= Q(project_id=project_id, fingerprint=fp)
+    return condition
+
+
+def _existing(keys: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
+    condition = _matching(keys)
     if not condition:
         return set()
     return set(
@@ -402,75 +306,87 @@ def _apply_new_issue_budget(
 
 
 def _upsert_issues(groups: dict[tuple[int, str], _Group]) -> dict[tuple[int, str], Issue]:
-    version = grouping.GROUPING_VERSION
-    fresh = []
-    for (project_id, fp), group in groups.items():
-        first = group.events[0]
-        fresh.append(
-            Issue(
-                project_id=project_id,
-                grouping_version=version,
-                fingerprint=fp,
-                title=first.title,
-                culprit=first.culprit,
-                exception_type=first.report.exception_type,
-                severity=first.report.severity,
-                level=first.report.level,
-                first_seen=min(p.report.received_at for p in group.events),
-                last_seen=first.report.received_at,
-                count=0,
-            )
-        )
-    # Create the missing groups (a concurrent worker may create the same one: the unique
-    # constraint makes that a no-op), then lock all of them for the update.
-    # A stable order for inserts and locks, so two workers cannot deadlock on the same issues.
-    fresh.sort(key=lambda i: (i.project_id, i.fingerprint))
-    Issue.objects.bulk_create(fresh, ignore_conflicts=True)
-    condition = Q()
-    for project_id, fp in groups:
-        condition |= Q(project_id=project_id, fingerprint=fp)
-    locked = (
-        Issue.objects.select_for_update(of=("self",))
-        .select_related("project")
-        .filter(condition, grouping_version=version)
-        .order_by("project_id", "fingerprint")
-    )
-    issues = {(i.project_id, i.fingerprint): i for i in locked}
+    """The issue of each group, created if missing, locked, with the group's events counted in
+    (and reopened if they make it due)."""
+    issues = _create_and_lock(groups)
     now = timezone.now()
     for key, group in groups.items():
         issue = issues[key]
-        events = group.events
-        latest = max(events, key=lambda p: p.report.received_at)
-        issue._ops_new = issue.count == 0  # type: ignore[attr-defined]
-        issue._ops_regressed = False  # type: ignore[attr-defined]
-        issue.count += len(events)
-        issue.last_seen = max(issue.last_seen, latest.report.received_at)
-        issue.last_message = latest.report.message[:2000]
-        if key[1] == quotas.OVERFLOW_FINGERPRINT:
-            budget = issue.project.new_issues_per_hour
-            issue.title = f"Events beyond the budget of {budget} new issues per hour"
-            issue.culprit = "new-issue budget (errors project settings)"
-        else:
-            issue.title = latest.title
-            issue.culprit = latest.culprit or issue.culprit
-        issue.level = latest.report.level
-        worst = max((p.report.severity for p in events), key=SEVERITY_RANK.__getitem__)
-        if issue._ops_new or SEVERITY_RANK[worst] > SEVERITY_RANK.get(issue.severity, 0):  # type: ignore[attr-defined]
-            issue.severity = worst
-        if issue.status == Issue.Status.RESOLVED:
-            issue.status = Issue.Status.UNRESOLVED
-            issue.regressed_at = now
-            issue.resolved_at = None
-            issue._ops_regressed = True  # type: ignore[attr-defined]
-        elif issue.status == Issue.Status.IGNORED and (
-            (issue.ignored_until is not None and now >= issue.ignored_until)
-            or (issue.ignored_until_count is not None and issue.count >= issue.ignored_until_count)
-        ):
-            issue.status = Issue.Status.UNRESOLVED
-            issue.ignored_until = None
-            issue.ignored_until_count = None
+        _count_in(issue, key[1], group.events)
+        _reopen_if_due(issue, now)
         issue.save()
     return issues
+
+
+def _new_issue(project_id: int, fingerprint: str, group: _Group) -> Issue:
+    first = group.events[0]
+    return Issue(
+        project_id=project_id,
+        grouping_version=grouping.GROUPING_VERSION,
+        fingerprint=fingerprint,
+        title=first.title,
+        culprit=first.culprit,
+        exception_type=first.report.exception_type,
+        severity=first.report.severity,
+        level=first.report.level,
+        first_seen=min(p.report.received_at for p in group.events),
+        last_seen=first.report.received_at,
+        count=0,
+    )
+
+
+def _create_and_lock(groups: dict[tuple[int, str], _Group]) -> dict[tuple[int, str], Issue]:
+    # Create the missing groups (a concurrent worker may create the same one: the unique
+    # constraint makes that a no-op), then lock all of them for the update.
+    # A stable order for inserts and locks, so two workers cannot deadlock on the same issues.
+    fresh = [_new_issue(project_id, fp, group) for (project_id, fp), group in groups.items()]
+    fresh.sort(key=lambda i: (i.project_id, i.fingerprint))
+    Issue.objects.bulk_create(fresh, ignore_conflicts=True)
+    locked = (
+        Issue.objects.select_for_update(of=("self",))
+        .select_related("project")
+        .filter(_matching(groups), grouping_version=grouping.GROUPING_VERSION)
+        .order_by("project_id", "fingerprint")
+    )
+    return {(i.project_id, i.fingerprint): i for i in locked}
+
+
+def _count_in(issue: Issue, fingerprint: str, events: list[Prepared]) -> None:
+    """Count `events` in: totals, the latest event's title and level, the worst severity."""
+    latest = max(events, key=lambda p: p.report.received_at)
+    issue._ops_new = issue.count == 0  # type: ignore[attr-defined]
+    issue._ops_regressed = False  # type: ignore[attr-defined]
+    issue.count += len(events)
+    issue.last_seen = max(issue.last_seen, latest.report.received_at)
+    issue.last_message = latest.report.message[:2000]
+    if fingerprint == quotas.OVERFLOW_FINGERPRINT:
+        budget = issue.project.new_issues_per_hour
+        issue.title = f"Events beyond the budget of {budget} new issues per hour"
+        issue.culprit = "new-issue budget (errors project settings)"
+    else:
+        issue.title = latest.title
+        issue.culprit = latest.culprit or issue.culprit
+    issue.level = latest.report.level
+    worst = max((p.report.severity for p in events), key=SEVERITY_RANK.__getitem__)
+    if issue._ops_new or SEVERITY_RANK[worst] > SEVERITY_RANK.get(issue.severity, 0):  # type: ignore[attr-defined]
+        issue.severity = worst
+
+
+def _reopen_if_due(issue: Issue, now: datetime) -> None:
+    """A resolved issue with new events regressed; an ignored one reopens when its time or
+    event count is up."""
+    if issue.status == Issue.Status.RESOLVED:
+        issue.status = Issue.Status.UNRESOLVED
+        issue.regressed_at = now
+        issue.resolved_at = None
+        issue._ops_regressed = True  # type: ignore[attr-defined]
+    elif issue.status == Issue.Status.IGNORED and (
+        (issue.ignored_until is not None and now >= issue.ignored_until)
+        or (issue.ignored_until_count is not None and issue.count >= issue.ignored_until_count)
+    ):
+        issue.status = Issue.Status.UNRESOLVED
+        issue.ignored_until = None
+        issue.ignored_until_count = None
 
 
 def _alert_reason(project: ErrorProject, issue: Issue, group: _Group, now: datetime) -> str | None:

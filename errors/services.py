@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,18 +12,12 @@ from django.utils import timezone
 
 from errors import signals
 from errors.digest import digest_all, digest_for
-from errors.ingest import Envelope, IngestError, Limits, parse_envelope
+from errors.ingest import Envelope, Limits
 from errors.models import ErrorProject, ErrorReport, InboxEvent, Issue, ProjectKey
+from errors.queueing import kick_digest
 from errors.ratelimit import forget_expired
 from opsconsole import audit
 from opsconsole.retention import delete_in_batches
-
-logger = logging.getLogger(__name__)
-_last_kick = 0.0
-KICK_INTERVAL = 0.5
-# After a failed kick, skip kicks this long: a down broker costs one request per process per
-# back-off its publish timeout, not every request (beat digests what waits meanwhile).
-KICK_BACKOFF = 5.0
 
 
 def limits() -> Limits:
@@ -55,14 +47,6 @@ def dsn_for(key: ProjectKey) -> str:
     return key.dsn(settings.OPS_PUBLIC_URL)
 
 
-def own_project() -> ErrorProject:
-    """The project Ops Console reports its own errors to (created on first use)."""
-    project, created = ErrorProject.objects.get_or_create(name=settings.OPS_ERRORS_OWN_PROJECT)
-    if created:
-        ProjectKey.objects.create(project=project, label="in-process")
-    return project
-
-
 # --- ingest -------------------------------------------------------------------------------
 def enqueue(project_id: int, envelope: Envelope, *, kick: bool = True) -> None:
     """Store an accepted event durably (one INSERT); a duplicate event_id is stored once."""
@@ -83,8 +67,9 @@ def enqueue(project_id: int, envelope: Envelope, *, kick: bool = True) -> None:
 def _inbox_cursor() -> Any:
     """A cursor for the inbox INSERT. On PostgreSQL, one that binds parameters on the server:
     Django's psycopg cursors inline them client-side, so the 10-100 KB payload would travel as
-    an escaped hex literal that PostgreSQL must parse (measured: 884 vs 566 us per 27 KB insert
-    on loopback). Wrapped like Django's own, so query metrics and breadcrumbs still see it."""
+    an escaped hex literal that PostgreSQL must parse, a slower insert (the figures are in
+    docs/PERFORMANCE.md, Error ingest). Wrapped like Django's own, so query metrics and
+    breadcrumbs still see it."""
     if connection.vendor != "postgresql":
         return connection.cursor()
     import psycopg
@@ -94,47 +79,6 @@ def _inbox_cursor() -> Any:
     connection.ensure_connection()
     with connection.wrap_database_errors:
         return connection._prepare_cursor(psycopg.Cursor(connection.connection))  # type: ignore[attr-defined]
-
-
-def kick_digest() -> None:
-    """Ask a worker to digest soon. At most one message per process per KICK_INTERVAL (none
-    for KICK_BACKOFF after a failure): the digest drains everything, and the beat schedule
-    covers a lost or throttled kick."""
-    global _last_kick
-    now = time.monotonic()
-    if now - _last_kick < KICK_INTERVAL:
-        return
-    _last_kick = now
-    from errors.tasks import digest_inbox
-    from opsconsole.celery import app
-
-    # This runs inside an ingest request: a dead or silent broker must cost it well under a
-    # second. delay() would retry the publish for seconds (and the pooled connection's default
-    # channel retries connecting), so: one connection of our own with short timeouts, no retry.
-    seconds = settings.OPS_BROKER_PUBLISH_TIMEOUT
-    options = dict(app.conf.broker_transport_options or {})
-    if not app.conf.broker_url.startswith(("filesystem", "memory")):
-        options.update(socket_connect_timeout=seconds, socket_timeout=seconds, max_retries=0)
-    try:
-        with app.connection_for_write(transport_options=options, connect_timeout=seconds) as conn:
-            digest_inbox.apply_async(retry=False, producer=conn.Producer())
-    except Exception as exc:  # the event is already stored; beat or worker start picks it up
-        _last_kick = time.monotonic() + KICK_BACKOFF - KICK_INTERVAL
-        logger.warning("could not enqueue the error digest: %s", exc)
-
-
-def accept_own_envelope(data: bytes) -> str | None:
-    """Ingest an envelope produced by our own sentry-sdk client (no HTTP involved)."""
-    try:
-        envelope = parse_envelope(data, limits())
-    except IngestError as exc:
-        logger.warning("own envelope refused: %s", exc.reason)
-        return None
-    if envelope.event is not None:
-        # No kick: if the digest itself were failing, each failure would report an error
-        # that kicks another failing digest. Beat collects our own events instead.
-        enqueue(own_project().pk, envelope, kick=False)
-    return envelope.event_id
 
 
 def digest() -> int:

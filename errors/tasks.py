@@ -10,12 +10,13 @@ from django.conf import settings
 
 from errors import services
 from errors.capture import drain_spool
+from errors.queueing import DIGEST_TASK
 
 
 # The global time limits (settings.CELERY_TASK_*_TIME_LIMIT) apply; the task stops starting
 # batches at half its soft limit and hands the rest of a backlog to a fresh task.
 @shared_task(
-    name="errors.tasks.digest_inbox",
+    name=DIGEST_TASK,
     ignore_result=True,
     soft_time_limit=int(settings.CELERY_TASK_SOFT_TIME_LIMIT),
     time_limit=int(settings.CELERY_TASK_TIME_LIMIT),

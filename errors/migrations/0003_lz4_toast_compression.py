@@ -1,8 +1,8 @@
 """Compress the large columns with lz4 instead of PostgreSQL's default pglz.
 
-Every accepted event's payload (10-100 KB of JSON) is TOASTed on insert. Measured on
-PostgreSQL 15 with 27 KB events: 0.80 ms of server CPU per insert with pglz, 0.27-0.30 ms with
-lz4 (the same as storing it uncompressed), for ~14 % more bytes than pglz (docs/PERFORMANCE.md).
+Every accepted event's payload (10-100 KB of JSON) is TOASTed on insert. lz4 costs the server
+a fraction of pglz's CPU per insert (about what storing it uncompressed costs), for a few more
+bytes on disk: the figures are in docs/PERFORMANCE.md (Error ingest).
 Needs PostgreSQL 14 or later built with lz4 (the packaged servers are); anywhere else,
 including SQLite, this changes nothing.
 """
