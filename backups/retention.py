@@ -20,10 +20,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from backups import storage
-from backups.common import notify
 from backups.errors import BackupError
 from backups.models import Backup
-from backups.signals import backup_failed
+from backups.signals import backup_failed, notify
 from opsconsole import audit
 from opsconsole.models import SystemLog
 

@@ -1,7 +1,7 @@
-"""The backup verbs: create, verify, restore, retention and cleanup.
+"""The backup verbs: create, verify and clean up.
 
-Views, tasks and commands all call these. Restore and verification live in
-`backups.restore`, retention in `backups.retention`; they are re-exported here.
+Views, tasks and commands all call these. Restore lives in `backups.restore`, retention in
+`backups.retention`, the bookkeeping of running backups in `backups.runs`.
 """
 
 from __future__ import annotations
@@ -21,132 +21,102 @@ from django.utils import timezone
 
 from backups import manifest as manifests
 from backups import storage
-from backups.common import database_engine, notify, pg_connection
+from backups.catalog import artifact, download, resolve
+from backups.database import database_engine, describe, pg_connection
 from backups.engines import files as files_engine
 from backups.engines import postgres, sqlite
 from backups.errors import BackupError
 from backups.models import Backup
 from backups.pipeline import Progress, Sink, gzip_compressor
-from backups.signals import backup_completed, backup_failed
+from backups.runs import Heartbeat, reap_stale
+from backups.signals import backup_completed, backup_failed, backup_verified, notify
 from opsconsole import audit
 from opsconsole.models import SystemLog
 from opsconsole.retention import delete_in_batches
 
 logger = logging.getLogger(__name__)
 
-HEARTBEAT_EVERY = 30.0
 
-__all__ = [
-    "BackupError",
-    "apply_retention",
-    "cleanup",
-    "create_backup",
-    "reap_stale",
-    "restore_backup",
-    "verify_backup",
-]
+# --- create -------------------------------------------------------------------------------
+def create_backup(
+    kind: str = "full", *, actor: Any = None, progress: Progress | None = None
+) -> Backup:
+    """Back up the database and/or files; returns the completed Backup or raises BackupError.
 
-
-def _folder(backup: Backup) -> str:
-    return f"{backup.started_at:%Y%m%dT%H%M%SZ}-{backup.pk}-{backup.kind}"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def reap_stale(*, now: datetime | None = None) -> list[int]:
-    """Mark running backups that died (killed process, lost host) as failed, remove partials."""
-    now = now or timezone.now()
-    stale_after = timedelta(seconds=settings.OPS_BACKUP_STALE_AFTER)
-    host = socket.gethostname()
-    reaped = []
-    for backup in Backup.objects.filter(status=Backup.Status.RUNNING):
-        beat = backup.heartbeat_at or backup.started_at
-        dead_here = backup.hostname == host and backup.pid and not _pid_alive(backup.pid)
-        if not dead_here and now - beat < stale_after:
-            continue
-        if _adopt_from_manifest(backup):
-            continue
-        updated = Backup.objects.filter(pk=backup.pk, status=Backup.Status.RUNNING).update(
-            status=Backup.Status.FAILED,
-            finished_at=now,
-            error="the backup process stopped before finishing (killed or lost)",
-        )
-        if not updated:
-            continue
-        if backup.name:
-            try:
-                storage.delete_folder(backup.name)
-            except Exception as exc:
-                logger.warning("backups: could not remove partial %s: %s", backup.name, exc)
-        reaped.append(backup.pk)
-        notify(
-            backup_failed,
-            backup_id=backup.pk,
-            kind=backup.kind,
-            reason="the backup process stopped before finishing",
-            phase="backup",
-        )
-    return reaped
-
-
-def _adopt_from_manifest(backup: Backup) -> bool:
-    """A run that died after writing its manifest did finish: record it as completed.
-
-    This also keeps a restored database (whose copy of the backup row still says "running")
-    from deleting the very backup it was restored from.
+    Only a fully uploaded and checksummed backup becomes completed; on any failure the row is
+    marked failed and the partial objects are removed.
     """
+    if kind not in Backup.Kind.values:
+        raise BackupError(f"unknown backup kind {kind!r}: use full, db or files")
+    storage.backup_storage()  # a misconfigured BACKUP_STORAGE_URL fails here, before any record
+    reap_stale()
+    backup = _start_run(kind, actor)
+    clock = time.monotonic()
     try:
-        document = manifests.read(backup.name) if backup.name else None
-    except Exception:
-        return False
-    if not document or document.get("id") != backup.pk:
-        return False
-    updated = Backup.objects.filter(pk=backup.pk, status=Backup.Status.RUNNING).update(
-        status=Backup.Status.COMPLETED,
-        finished_at=datetime.fromisoformat(document["finished_at"]),
-        duration=document.get("duration"),
-        size=document.get("size", 0),
-        artifacts=document.get("artifacts", []),
-        row_counts=document.get("row_counts", {}),
-        engine=document.get("engine", ""),
-        server_version=document.get("server_version", ""),
+        artifacts, db_info, files_info = _dump(backup, Heartbeat(backup, progress))
+        finished, duration = timezone.now(), time.monotonic() - clock
+        document = _manifest(backup, artifacts, db_info, files_info, finished, duration)
+        completed = _record_completed(backup, document, finished, duration)
+    except BaseException as exc:
+        _fail(backup, exc, clock)
+        if isinstance(exc, Exception) and not isinstance(exc, BackupError):
+            raise BackupError(f"backup {backup.pk} failed: {describe(exc)}") from exc
+        raise
+    if not completed:  # reaped as stale meanwhile: its objects may be gone, never call it done
+        raise BackupError(f"backup {backup.pk} was marked failed while it ran: run it again")
+    backup.refresh_from_db()
+    audit.record(
+        "backup.create",
+        actor=actor,
+        target=f"backup {backup.pk}",
+        details={"kind": kind, "size": backup.size, "duration": round(duration, 3)},
     )
-    return bool(updated)
+    notify(backup_completed, backup_id=backup.pk, kind=kind, size=backup.size, duration=duration)
+    return backup
 
 
-def reconcile_after_restore() -> None:
-    """A restored database remembers the backup that was running when it was dumped (often
-    the very one restored). Finish such rows from their manifests, or mark them failed: no
-    process of the old database is still writing them."""
-    for backup in Backup.objects.filter(status=Backup.Status.RUNNING):
-        if not _adopt_from_manifest(backup):
-            Backup.objects.filter(pk=backup.pk, status=Backup.Status.RUNNING).update(
-                status=Backup.Status.FAILED,
-                finished_at=timezone.now(),
-                error="interrupted: the database was restored while it ran",
+def _start_run(kind: str, actor: Any) -> Backup:
+    """The running backup's row; refused while another backup runs (a unique constraint)."""
+    actor_name = audit.cli_actor() if actor is None else str(getattr(actor, "username", actor))
+    started = timezone.now()
+    try:
+        with transaction.atomic():  # a savepoint: the caller's transaction survives a refusal
+            backup = Backup.objects.create(
+                kind=kind,
+                started_at=started,
+                heartbeat_at=started,
+                actor=actor_name,
+                hostname=socket.gethostname(),
+                pid=os.getpid(),
+                storage=_storage_label(),
+                app_version=settings.VERSION,
+                encrypted=bool(settings.OPS_BACKUP_ENCRYPTION_KEY),
             )
+    except IntegrityError:
+        running = Backup.objects.filter(status=Backup.Status.RUNNING).first()
+        raise BackupError(
+            f"backup {running.pk if running else '?'} is still running: wait for it to finish"
+        ) from None
+    backup.name = f"{backup.started_at:%Y%m%dT%H%M%SZ}-{backup.pk}-{backup.kind}"
+    Backup.objects.filter(pk=backup.pk).update(name=backup.name)
+    return backup
 
 
-class _Heartbeat:
-    """Wraps a progress callback; touches heartbeat_at now and then so others see we live."""
-
-    def __init__(self, backup: Backup, progress: Progress | None) -> None:
-        self.backup, self.progress, self.last = backup, progress, time.monotonic()
-
-    def __call__(self, phase: str, done: int, total: int | None) -> None:
-        if self.progress:
-            self.progress(phase, done, total)
-        if time.monotonic() - self.last >= HEARTBEAT_EVERY:
-            self.last = time.monotonic()
-            Backup.objects.filter(pk=self.backup.pk).update(heartbeat_at=timezone.now())
+def _dump(
+    backup: Backup, progress: Progress
+) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    """Write the backup's artifacts: (their records, what the database dump found, and what
+    the files archive found)."""
+    artifacts: list[dict[str, Any]] = []
+    db_info: dict[str, Any] = {}
+    files_info: dict[str, Any] = {}
+    if backup.kind in ("full", "db"):
+        record, db_info = _dump_database(backup, progress)
+        artifacts.append(record)
+    if backup.kind in ("full", "files"):
+        record, files_info = _dump_files(backup, progress)
+        artifacts.append(record)
+    return artifacts, db_info, files_info
 
 
 def _dump_database(backup: Backup, progress: Progress) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -186,107 +156,58 @@ def _dump_files(backup: Backup, progress: Progress) -> tuple[dict[str, Any], dic
         raise
 
 
-def create_backup(
-    kind: str = "full", *, actor: Any = None, progress: Progress | None = None
-) -> Backup:
-    """Back up the database and/or files; returns the completed Backup or raises BackupError.
+def _manifest(
+    backup: Backup,
+    artifacts: list[dict[str, Any]],
+    db_info: dict[str, Any],
+    files_info: dict[str, Any],
+    finished: datetime,
+    duration: float,
+) -> dict[str, Any]:
+    """The manifest document: enough to restore the backup without the console's database."""
+    return {
+        "format": manifests.FORMAT,
+        "version": 1,
+        "id": backup.pk,
+        "name": backup.name,
+        "kind": backup.kind,
+        "engine": db_info.get("engine", database_engine()),
+        "database": db_info.get("database", ""),
+        "server_version": db_info.get("server_version", ""),
+        "server_major": db_info.get("server_major"),
+        "dump_tool": db_info.get("dump_tool", ""),
+        "dump_tool_major": _major(db_info.get("dump_tool", "")),
+        "app_version": settings.VERSION,
+        "started_at": backup.started_at.isoformat(),
+        "finished_at": finished.isoformat(),
+        "duration": round(duration, 3),
+        "encrypted": backup.encrypted,
+        "artifacts": artifacts,
+        "size": sum(a["size"] for a in artifacts),
+        "row_counts": db_info.get("row_counts", {}),
+        "files": files_info,
+    }
 
-    Only a fully uploaded and checksummed backup becomes completed; on any failure the row is
-    marked failed and the partial objects are removed.
-    """
-    if kind not in Backup.Kind.values:
-        raise BackupError(f"unknown backup kind {kind!r}: use full, db or files")
-    storage.backup_storage()  # a misconfigured BACKUP_STORAGE_URL fails here, before any record
-    reap_stale()
-    actor_name = audit.cli_actor() if actor is None else str(getattr(actor, "username", actor))
-    started = timezone.now()
-    try:
-        with transaction.atomic():  # a savepoint: the caller's transaction survives a refusal
-            backup = Backup.objects.create(
-                kind=kind,
-                started_at=started,
-                heartbeat_at=started,
-                actor=actor_name,
-                hostname=socket.gethostname(),
-                pid=os.getpid(),
-                storage=_storage_label(),
-                app_version=settings.VERSION,
-                encrypted=bool(settings.OPS_BACKUP_ENCRYPTION_KEY),
-            )
-    except IntegrityError:
-        running = Backup.objects.filter(status=Backup.Status.RUNNING).first()
-        raise BackupError(
-            f"backup {running.pk if running else '?'} is still running: wait for it to finish"
-        ) from None
-    backup.name = _folder(backup)
-    Backup.objects.filter(pk=backup.pk).update(name=backup.name)
-    clock = time.monotonic()
-    beat = _Heartbeat(backup, progress)
-    try:
-        artifacts: list[dict[str, Any]] = []
-        db_info: dict[str, Any] = {}
-        files_info: dict[str, Any] = {}
-        if kind in ("full", "db"):
-            artifact, db_info = _dump_database(backup, beat)
-            artifacts.append(artifact)
-        if kind in ("full", "files"):
-            artifact, files_info = _dump_files(backup, beat)
-            artifacts.append(artifact)
-        finished = timezone.now()
-        duration = time.monotonic() - clock
-        document = {
-            "format": manifests.FORMAT,
-            "version": 1,
-            "id": backup.pk,
-            "name": backup.name,
-            "kind": kind,
-            "engine": db_info.get("engine", database_engine()),
-            "database": db_info.get("database", ""),
-            "server_version": db_info.get("server_version", ""),
-            "server_major": db_info.get("server_major"),
-            "dump_tool": db_info.get("dump_tool", ""),
-            "dump_tool_major": _major(db_info.get("dump_tool", "")),
-            "app_version": settings.VERSION,
-            "started_at": started.isoformat(),
-            "finished_at": finished.isoformat(),
-            "duration": round(duration, 3),
-            "encrypted": backup.encrypted,
-            "artifacts": artifacts,
-            "size": sum(a["size"] for a in artifacts),
-            "row_counts": db_info.get("row_counts", {}),
-            "files": files_info,
-        }
-        manifest_sha = manifests.write(backup.name, document)
-        updated = Backup.objects.filter(pk=backup.pk, status=Backup.Status.RUNNING).update(
-            status=Backup.Status.COMPLETED,
-            finished_at=finished,
-            heartbeat_at=finished,
-            duration=duration,
-            size=document["size"],
-            artifacts=artifacts,
-            row_counts=document["row_counts"],
-            engine=document["engine"],
-            server_version=document["server_version"][:200],
-            manifest_sha256=manifest_sha,
-        )
-    except BaseException as exc:
-        _fail(backup, exc, clock)
-        if isinstance(exc, BackupError):
-            raise
-        if isinstance(exc, Exception):
-            raise BackupError(f"backup {backup.pk} failed: {_describe(exc)}") from exc
-        raise
-    if not updated:  # reaped as stale meanwhile: its objects may be gone, never call it done
-        raise BackupError(f"backup {backup.pk} was marked failed while it ran: run it again")
-    backup.refresh_from_db()
-    audit.record(
-        "backup.create",
-        actor=actor,
-        target=f"backup {backup.pk}",
-        details={"kind": kind, "size": backup.size, "duration": round(duration, 3)},
+
+def _record_completed(
+    backup: Backup, document: dict[str, Any], finished: datetime, duration: float
+) -> bool:
+    """Write the manifest (last: it marks the backup complete in storage), then the row.
+    False when the row was no longer running (reaped as stale meanwhile)."""
+    manifest_sha = manifests.write(backup.name, document)
+    updated = Backup.objects.filter(pk=backup.pk, status=Backup.Status.RUNNING).update(
+        status=Backup.Status.COMPLETED,
+        finished_at=finished,
+        heartbeat_at=finished,
+        duration=duration,
+        size=document["size"],
+        artifacts=document["artifacts"],
+        row_counts=document["row_counts"],
+        engine=document["engine"],
+        server_version=document["server_version"][:200],
+        manifest_sha256=manifest_sha,
     )
-    notify(backup_completed, backup_id=backup.pk, kind=kind, size=backup.size, duration=duration)
-    return backup
+    return bool(updated)
 
 
 def _major(version_text: str) -> int | None:
@@ -304,14 +225,8 @@ def _storage_label() -> str:
     return f"s3://{info['bucket']}/{info['prefix']}".rstrip("/")
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    password = connections["default"].settings_dict.get("PASSWORD")
-    return text.replace(password, "***") if password else text
-
-
 def _fail(backup: Backup, exc: BaseException, clock: float) -> None:
-    reason = _describe(exc) if isinstance(exc, Exception) else "interrupted"
+    reason = describe(exc) if isinstance(exc, Exception) else "interrupted"
     try:
         storage.delete_folder(backup.name)
     except Exception as cleanup_exc:
@@ -333,6 +248,108 @@ def _fail(backup: Backup, exc: BaseException, clock: float) -> None:
     notify(backup_failed, backup_id=backup.pk, kind=backup.kind, reason=reason, phase="backup")
 
 
+# --- verify -------------------------------------------------------------------------------
+def verify_backup(backup_id: int | None = None, *, progress: Progress | None = None) -> Backup:
+    """Restore a backup into a scratch database, check it, drop it; record the time taken.
+
+    `None` verifies the newest completed backup. Failures are recorded on the backup (and
+    announced with backup_failed, phase "verify"); the backup is returned either way.
+    """
+    backup = _backup_to_verify(backup_id)
+    clock = time.monotonic()
+    try:
+        if not backup.is_restorable:
+            raise BackupError(f"backup {backup.pk} is {backup.status}: only completed ones verify")
+        _, document = resolve(backup.pk)
+        with tempfile.TemporaryDirectory(dir=settings.OPS_BACKUP_TMP_DIR or None) as tmp:
+            _verify_database(backup, document, Path(tmp), progress)
+            _verify_files(document, Path(tmp), progress)
+    except Exception as exc:
+        _record_verify_failure(backup, str(exc) or type(exc).__name__)
+        backup.refresh_from_db()
+        return backup
+    seconds = time.monotonic() - clock
+    Backup.objects.filter(pk=backup.pk, status__in=Backup.RESTORABLE).update(
+        status=Backup.Status.VERIFIED,
+        verified_at=timezone.now(),
+        restore_seconds=seconds,
+        verify_error="",
+    )
+    audit.record(
+        "backup.verify",
+        target=f"backup {backup.pk}",
+        details={"restore_seconds": round(seconds, 3)},
+    )
+    notify(backup_verified, backup_id=backup.pk, kind=backup.kind, restore_seconds=seconds)
+    backup.refresh_from_db()
+    return backup
+
+
+def _backup_to_verify(backup_id: int | None) -> Backup:
+    if backup_id is None:
+        backup = Backup.objects.latest_restorable()
+        if backup is None:
+            raise BackupError("there is no completed backup to verify: run `manage.py backup`")
+        return backup
+    found = Backup.objects.filter(pk=backup_id).first()
+    if found is None:
+        raise BackupError(f"there is no backup {backup_id}: see `manage.py listbackups`")
+    return found
+
+
+def _verify_database(
+    backup: Backup, document: dict[str, Any], work: Path, progress: Progress | None
+) -> None:
+    """Restore the database archive into a scratch database (or a SQLite copy), check its
+    row counts against the manifest, and drop it again."""
+    db_artifact = artifact(document, "db")
+    if db_artifact is None:
+        return
+    if document.get("engine") != database_engine():
+        raise BackupError(
+            f"backup {backup.pk} holds a {document.get('engine')} database; this "
+            f"console runs on {database_engine()} and cannot restore it to check"
+        )
+    if database_engine() == "postgresql":
+        path = download(db_artifact, work / "db.dump", progress)
+        conn = pg_connection()
+        scratch, _ = postgres.restore_into_scratch(path, document, conn, purpose="verify")
+        postgres.drop_database(conn, scratch)
+    else:
+        path = download(db_artifact, work / "db.sqlite3", progress, gunzip=True)
+        sqlite.check_copy(path, document)
+    path.unlink()
+
+
+def _verify_files(document: dict[str, Any], work: Path, progress: Progress | None) -> None:
+    """Read the files archive through and count its files against the manifest."""
+    files_artifact = artifact(document, "files")
+    if files_artifact is None:
+        return
+    path = download(files_artifact, work / "files.tar.gz", progress)
+    found_files = files_engine.count_members(path)
+    expected = int((document.get("files") or {}).get("files", 0))
+    if found_files != expected:
+        raise BackupError(
+            f"the files archive holds {found_files} files, the manifest says {expected}"
+        )
+
+
+def _record_verify_failure(backup: Backup, reason: str) -> None:
+    Backup.objects.filter(pk=backup.pk).update(
+        verify_failed_at=timezone.now(), verify_error=reason[:2000]
+    )
+    logger.error("backups: verification of backup %s failed: %s", backup.pk, reason)
+    audit.record(
+        "backup.verify",
+        target=f"backup {backup.pk}",
+        result=SystemLog.Result.FAILURE,
+        details={"reason": reason[:500]},
+    )
+    notify(backup_failed, backup_id=backup.pk, kind=backup.kind, reason=reason, phase="verify")
+
+
+# --- cleanup ------------------------------------------------------------------------------
 def cleanup(*, now: datetime | None = None) -> dict[str, int]:
     """Reap dead runs, then delete failed backup rows older than OPS_BACKUP_FAILED_KEEP_DAYS."""
     now = now or timezone.now()
@@ -345,8 +362,3 @@ def cleanup(*, now: datetime | None = None) -> dict[str, int]:
         except Exception as exc:  # storage down: rows go anyway, leftovers are partial objects
             logger.warning("backups: could not remove %s: %s", name, exc)
     return {"backups.Backup": delete_in_batches(old)}
-
-
-# Re-exported verbs (their modules import this one, so these come last).
-from backups.restore import restore_backup, verify_backup  # noqa: E402
-from backups.retention import apply_retention  # noqa: E402

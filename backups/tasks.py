@@ -13,6 +13,7 @@ from django.utils import timezone
 from backups import services
 from backups.errors import BackupError
 from backups.models import Backup
+from backups.retention import apply_retention
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def run_scheduled_backup(kind: str = "full", min_interval_hours: float = 1.0) ->
         return {"failed": str(exc)}
     deleted = []
     try:
-        deleted = [b.pk for b in services.apply_retention()]
+        deleted = [b.pk for b in apply_retention()]
     except BackupError as exc:
         logger.error("backups: retention did not run: %s", exc)
     return {"backup_id": backup.pk, "deleted": deleted}

@@ -13,6 +13,7 @@ import pytest
 from backups import crypto, services
 from backups.errors import BackupError
 from backups.models import Backup
+from backups.restore import restore_backup
 from tests.backups_support import read_tree, write_tree
 
 pytest_plugins = ["tests.fixtures_backups"]
@@ -38,7 +39,7 @@ def test_it_backs_up_and_restores_media_and_extra_paths(
     (backup_dirs["media"] / "avatars/alice.png").unlink()
     (backup_dirs["media"] / "stray.tmp").write_text("created after the backup")
     (backup_dirs["extra"] / "config/app.ini").unlink()
-    result = services.restore_backup(backup.pk, database=False, files=True)
+    result = restore_backup(backup.pk, database=False, files=True)
     assert read_tree(backup_dirs["media"]) == media
     assert read_tree(backup_dirs["extra"]) == extra
     assert result["files"] == {"media": 3, "path1": 1}
@@ -64,7 +65,7 @@ def test_it_refuses_a_files_archive_that_escapes_its_roots(
     art.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
     Backup.objects.filter(pk=backup.pk).update(artifacts=[art])
     with pytest.raises(BackupError, match="cannot be extracted"):
-        services.restore_backup(backup.pk, database=False, files=True)
+        restore_backup(backup.pk, database=False, files=True)
     assert not (backup_dirs["tmp"] / "escaped.txt").exists()
     assert read_tree(backup_dirs["media"]) == {"a.txt": b"a"}
 
@@ -81,7 +82,7 @@ def test_an_encrypted_backup_hides_the_data_and_restores_with_the_key(
     assert stored.startswith(crypto.MAGIC)
     assert b"PLAINTEXT-MARKER" not in stored
     (backup_dirs["media"] / "secret.txt").unlink()
-    services.restore_backup(backup.pk, database=False, files=True)
+    restore_backup(backup.pk, database=False, files=True)
     assert (backup_dirs["media"] / "secret.txt").read_bytes() == marker
 
 
@@ -93,10 +94,10 @@ def test_a_wrong_or_missing_key_is_a_clear_error(
     backup = services.create_backup("files")
     settings.OPS_BACKUP_ENCRYPTION_KEY = "a wrong key"
     with pytest.raises(BackupError, match="wrong encryption key"):
-        services.restore_backup(backup.pk, database=False, files=True)
+        restore_backup(backup.pk, database=False, files=True)
     settings.OPS_BACKUP_ENCRYPTION_KEY = ""
     with pytest.raises(BackupError, match="set OPS_BACKUP_ENCRYPTION_KEY"):
-        services.restore_backup(backup.pk, database=False, files=True)
+        restore_backup(backup.pk, database=False, files=True)
     assert read_tree(backup_dirs["media"]) == {"a.txt": b"a"}
 
 

@@ -15,6 +15,8 @@ from django.db import connection
 from backups import services
 from backups.errors import BackupError
 from backups.models import Backup
+from backups.restore import restore_backup
+from backups.runs import reap_stale
 from backups.signals import backup_failed
 from maintenance import state
 from tests.backups_support import databases_like, query, scratch_db
@@ -50,7 +52,7 @@ def test_it_restores_the_data_as_it_was(backup_dirs: dict[str, Path], target: st
     backup = services.create_backup("db")
     assert backup.status == Backup.Status.COMPLETED
     assert backup.row_counts["public.auth_user"] == 25
-    services.restore_backup(backup.pk, target_db=target)
+    restore_backup(backup.pk, target_db=target)
     assert users(target) == original
     # Change and drop data in the target, then restore over it: the swap replaces it.
     with_changes = query(target, "SELECT 1")  # the target exists and answers
@@ -59,7 +61,7 @@ def test_it_restores_the_data_as_it_was(backup_dirs: dict[str, Path], target: st
     query(target, "UPDATE auth_user SET email = 'changed@example.com'")
     query(target, "DROP TABLE opsconsole_systemlog CASCADE")
     assert users(target) != original
-    result = services.restore_backup("latest", target_db=target)
+    result = restore_backup("latest", target_db=target)
     assert users(target) == original
     assert query(target, "SELECT count(*) FROM opsconsole_systemlog")[0][0] >= 0
     assert result["row_counts"]["public.auth_user"] == 25
@@ -89,7 +91,7 @@ def test_it_refuses_an_archive_with_one_flipped_byte(
 ) -> None:
     original = make_users()
     backup = services.create_backup("db")
-    services.restore_backup(backup.pk, target_db=target)
+    restore_backup(backup.pk, target_db=target)
     path = artifact_path(backup_dirs["store"], backup)
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
@@ -97,7 +99,7 @@ def test_it_refuses_an_archive_with_one_flipped_byte(
     query(target, "DELETE FROM auth_user WHERE id > 20")
     before = users(target)
     with pytest.raises(BackupError, match="fails its checksum"):
-        services.restore_backup(backup.pk, target_db=target)
+        restore_backup(backup.pk, target_db=target)
     assert users(target) == before != original
     assert databases_like(target) == [target]
 
@@ -107,7 +109,7 @@ def test_a_restore_that_fails_midway_leaves_the_database_untouched(
 ) -> None:
     make_users()
     backup = services.create_backup("db")
-    services.restore_backup(backup.pk, target_db=target)
+    restore_backup(backup.pk, target_db=target)
     query(target, "UPDATE auth_user SET email = 'kept@example.com'")
     before = users(target)
     # A truncated archive whose recorded checksum matches: pg_restore itself fails midway.
@@ -127,7 +129,7 @@ def test_a_restore_that_fails_midway_leaves_the_database_untouched(
     backup_failed.connect(on_failed)
     try:
         with pytest.raises(BackupError, match="pg_restore exited"):
-            services.restore_backup(backup.pk, target_db=target)
+            restore_backup(backup.pk, target_db=target)
     finally:
         backup_failed.disconnect(on_failed)
     assert users(target) == before
@@ -140,14 +142,14 @@ def test_it_refuses_a_restore_whose_row_counts_differ_from_the_manifest(
 ) -> None:
     make_users()
     backup = services.create_backup("db")
-    services.restore_backup(backup.pk, target_db=target)
+    restore_backup(backup.pk, target_db=target)
     before = users(target)
     counts = dict(backup.row_counts)
     counts["public.auth_user"] = 999
     Backup.objects.filter(pk=backup.pk).update(row_counts=counts)
     _edit_manifest(backup_dirs["store"], backup, row_counts=counts)
     with pytest.raises(BackupError, match="auth_user has 25 rows, expected 999"):
-        services.restore_backup(backup.pk, target_db=target)
+        restore_backup(backup.pk, target_db=target)
     assert users(target) == before
 
 
@@ -166,7 +168,7 @@ def test_it_refuses_a_restore_across_engines(backup_dirs: dict[str, Path], targe
     backup = services.create_backup("db")
     _edit_manifest(backup_dirs["store"], backup, engine="sqlite")
     with pytest.raises(BackupError, match="restoring across engines is not supported"):
-        services.restore_backup(backup.pk, target_db=target)
+        restore_backup(backup.pk, target_db=target)
     assert databases_like(target) == []
 
 
@@ -176,7 +178,7 @@ def test_it_refuses_a_backup_from_a_newer_major_version(
     backup = services.create_backup("db")
     _edit_manifest(backup_dirs["store"], backup, server_major=99, dump_tool_major=99)
     with pytest.raises(BackupError, match="comes from PostgreSQL 99 and this server is"):
-        services.restore_backup(backup.pk, target_db=target)
+        restore_backup(backup.pk, target_db=target)
 
 
 def test_it_keeps_the_targets_maintenance_state_across_a_restore(
@@ -186,13 +188,13 @@ def test_it_keeps_the_targets_maintenance_state_across_a_restore(
     state.enable(message="taken while down", actor="test")
     backup = services.create_backup("db")
     state.disable(actor="test")
-    services.restore_backup(backup.pk, target_db=target)
+    restore_backup(backup.pk, target_db=target)
     # ...yet restoring it does not take a running target down,
     row = "SELECT is_down, message FROM maintenance_maintenancestate"
     assert query(target, row)[0][0] is False
     # and a target that was down for its own reason stays down with its own message.
     query(target, "UPDATE maintenance_maintenancestate SET is_down = true, message = 'planned'")
-    services.restore_backup(backup.pk, target_db=target)
+    restore_backup(backup.pk, target_db=target)
     assert query(target, row)[0] == (True, "planned")
 
 
@@ -255,12 +257,12 @@ def test_a_restore_of_the_live_database_runs_in_maintenance_mode_and_leaves_the_
         if phase == "restore":
             seen.append(state.current(fresh=True).is_down)
 
-    services.restore_backup(backup.pk, progress=progress)
+    restore_backup(backup.pk, progress=progress)
     assert seen == [True], "maintenance mode is on while the database is replaced"
     assert users(connection.settings_dict["NAME"]) == original
     assert state.current(fresh=True).is_down is False
     # The console still knows its backups, and the restored one is not reaped as dead.
-    services.reap_stale()
+    reap_stale()
     assert Backup.objects.get(pk=backup.pk).is_restorable
 
 

@@ -20,6 +20,7 @@ from backups import services
 from backups.engines import postgres
 from backups.errors import BackupError
 from backups.models import Backup
+from backups.restore import restore_backup
 from tests.backups_support import write_tree
 from tests.conftest import ROOT, subprocess_env
 
@@ -64,7 +65,7 @@ def test_a_backup_killed_mid_run_leaves_nothing_restorable(
     call_command("listbackups")
     assert "1 backups, 0 restorable" in capsys.readouterr().out
     with pytest.raises(BackupError, match="there is no completed backup"):
-        services.restore_backup("latest", database=False, files=True)
+        restore_backup("latest", database=False, files=True)
     # The next run (or the daily cleanup) notices the dead process and clears its leftovers.
     services.cleanup()
     backup.refresh_from_db()

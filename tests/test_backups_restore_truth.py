@@ -16,6 +16,7 @@ from django.db import connection
 
 from backups import services
 from backups.errors import PartialRestore
+from backups.restore import restore_backup
 from tests.backups_support import databases_like, query, read_tree, scratch_db, write_tree
 
 pytest_plugins = ["tests.fixtures_backups"]
@@ -49,7 +50,7 @@ def a_restored_target(roots: dict[str, Path], target: str) -> int:
     write_tree(roots["media"], {"avatars/alice.png": b"old avatar"})
     write_tree(roots["extra"], {"config/app.ini": b"[app]\nname=old\n"})
     backup = services.create_backup("full")
-    services.restore_backup(backup.pk, target_db=target)
+    restore_backup(backup.pk, target_db=target)
     query(target, "UPDATE auth_user SET email = 'changed@example.com'")
     write_tree(roots["media"], {"avatars/alice.png": b"new avatar", "later.txt": b"later"})
     write_tree(roots["extra"], {"config/app.ini": b"[app]\nname=new\n"})
@@ -90,7 +91,7 @@ def test_a_restore_stopped_after_the_database_swap_names_what_it_replaced(
                 raise KeyboardInterrupt
 
     with pytest.raises(PartialRestore) as raised:
-        services.restore_backup(backup_id, target_db=target, files=True, progress=progress)
+        restore_backup(backup_id, target_db=target, files=True, progress=progress)
     message = str(raised.value)
     assert swaps == [(0, 3), (1, 3), (2, 3)]
     assert message.startswith(f"restore of backup {backup_id} failed after replacing ")

@@ -14,6 +14,7 @@ from django.core.management.base import CommandError
 from backups import services
 from backups.errors import BackupError
 from backups.models import Backup
+from backups.retention import apply_retention
 
 pytest_plugins = ["tests.fixtures_backups"]
 
@@ -61,7 +62,7 @@ def test_two_years_of_daily_backups_leave_exactly_the_gfs_set(
     settings.OPS_BACKUP_MAX_STORAGE_MB = 0
     make_daily(730)
     with time_machine.travel(NOW, tick=False):
-        deleted = services.apply_retention()
+        deleted = apply_retention()
     assert len(deleted) == 730 - len(EXPECTED)
     assert remaining() == EXPECTED
 
@@ -73,7 +74,7 @@ def test_a_dry_run_lists_what_would_go_and_deletes_nothing(
     make_daily(60)
     (backup_dirs["store"] / "daily-59").mkdir()
     with time_machine.travel(NOW, tick=False):
-        doomed = services.apply_retention(dry_run=True)
+        doomed = apply_retention(dry_run=True)
         call_command("prunebackups", "--dry-run")
     assert len(doomed) > 0
     assert Backup.objects.count() == 60
@@ -90,7 +91,7 @@ def test_it_deletes_the_artifacts_with_the_record(
     folder.mkdir()
     (folder / "db.dump").write_bytes(b"old")
     with time_machine.travel(NOW, tick=False):
-        services.apply_retention()
+        apply_retention()
     assert not folder.exists()
     assert not Backup.objects.filter(name="daily-59").exists()
 
@@ -101,7 +102,7 @@ def test_the_size_cap_never_deletes_the_newest_backup(
     settings.OPS_BACKUP_MAX_STORAGE_MB = 1
     make_daily(5, size=10 * 1024 * 1024)
     with time_machine.travel(NOW, tick=False):
-        services.apply_retention()
+        apply_retention()
     assert remaining() == ["2026-11-26"]
 
 
@@ -114,7 +115,7 @@ def test_the_newest_verified_backup_is_kept_too(
         status=Backup.Status.VERIFIED, verified_at=NOW - timedelta(days=2)
     )
     with time_machine.travel(NOW, tick=False):
-        services.apply_retention()
+        apply_retention()
     assert remaining() == ["2026-11-26", "2026-11-23"]
 
 
@@ -125,7 +126,7 @@ def test_a_missing_or_invalid_setting_stops_retention(
     make_daily(60)
     settings.OPS_BACKUP_KEEP_DAILY_DAYS = value
     with time_machine.travel(NOW, tick=False), pytest.raises(BackupError, match="retention"):
-        services.apply_retention()
+        apply_retention()
     with pytest.raises(CommandError, match="OPS_BACKUP_KEEP_DAILY_DAYS"):
         call_command("prunebackups")
     assert Backup.objects.count() == 60
@@ -135,7 +136,7 @@ def test_keeping_zero_days_is_refused(backup_dirs: dict[str, Path], db: Any, set
     make_daily(3)
     settings.OPS_BACKUP_KEEP_ALL_DAYS = 0
     with pytest.raises(BackupError, match="at least 1"):
-        services.apply_retention()
+        apply_retention()
     assert Backup.objects.count() == 3
 
 
@@ -148,7 +149,7 @@ def test_failed_and_running_backups_are_not_counted_as_keepers(
     assert newest is not None
     Backup.objects.create(kind="full", status=Backup.Status.FAILED, started_at=NOW, name="x")
     with time_machine.travel(NOW, tick=False):
-        services.apply_retention()
+        apply_retention()
     assert Backup.objects.filter(pk=newest.pk).exists()
     assert Backup.objects.filter(status=Backup.Status.FAILED).count() == 1
 

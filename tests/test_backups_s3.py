@@ -12,6 +12,7 @@ from django.db import connection
 from backups import services
 from backups.errors import BackupError
 from backups.models import Backup
+from backups.restore import restore_backup
 from tests.backups_support import query, read_tree, scratch_db, write_tree
 
 pytest_plugins = ["tests.fixtures_backups"]
@@ -35,7 +36,7 @@ def test_it_streams_a_large_archive_to_s3_in_parts_and_restores_it(
     assert head["ETag"].strip('"').endswith("-3"), "a multipart upload of three 5 MiB parts"
     assert f"console/{backup.name}/manifest.json" in keys(s3_server)
     (backup_dirs["media"] / "video.bin").write_bytes(b"damaged")
-    services.restore_backup(backup.pk, database=False, files=True)
+    restore_backup(backup.pk, database=False, files=True)
     assert read_tree(backup_dirs["media"]) == {"note.txt": b"hello", "video.bin": big}
     assert services.verify_backup(backup.pk).status == Backup.Status.VERIFIED
 
@@ -68,7 +69,7 @@ def test_a_postgres_backup_round_trips_through_s3(
     User.objects.create_user("s3-user", "s3@example.com")
     backup = services.create_backup("db")
     for target in scratch_db(f"{connection.settings_dict['NAME']}_bk_s3"):
-        services.restore_backup(backup.pk, target_db=target)
+        restore_backup(backup.pk, target_db=target)
         assert query(target, "SELECT username FROM auth_user") == [("s3-user",)]
 
 
@@ -80,8 +81,8 @@ def test_restore_works_from_storage_alone_when_the_console_database_is_lost(
     Backup.objects.all().delete()
     (backup_dirs["media"] / "a.txt").unlink()
     with pytest.raises(BackupError, match=f"it would replace {backup_dirs['media']}"):
-        services.restore_backup("latest", database=False, files=True)
-    result = services.restore_backup("latest", database=False, files=True, trust_storage_paths=True)
+        restore_backup("latest", database=False, files=True)
+    result = restore_backup("latest", database=False, files=True, trust_storage_paths=True)
     assert result["backup_id"] == backup.pk
     assert read_tree(backup_dirs["media"]) == {"a.txt": b"from storage"}
 

@@ -13,6 +13,7 @@ from backups import services
 from backups.engines import sqlite as sqlite_engine
 from backups.errors import BackupError
 from backups.models import Backup
+from backups.restore import restore_backup
 from tests.backups_support import on_postgres
 
 pytest_plugins = ["tests.fixtures_backups"]
@@ -30,7 +31,7 @@ def rows(path: Path) -> list[tuple[Any, ...]]:
 
 def live_copy_with_changes(backup: Backup, target: Path) -> None:
     """A target database in WAL mode with changes still in its -wal file."""
-    services.restore_backup(backup.pk, target_db=str(target))
+    restore_backup(backup.pk, target_db=str(target))
     conn = sqlite3.connect(target)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA wal_autocheckpoint=0")
@@ -56,7 +57,7 @@ def test_it_backs_up_with_the_online_api_and_restores_over_a_wal_database(
     original = [(u.id, u.username, u.email) for u in User.objects.order_by("id")]
     assert rows(target) != original
     live_copy_with_changes.keep.close()  # type: ignore[attr-defined]
-    services.restore_backup(backup.pk, target_db=str(target))
+    restore_backup(backup.pk, target_db=str(target))
     assert rows(target) == original
     assert not Path(f"{target}-wal").exists() or Path(f"{target}-wal").stat().st_size == 0
     leftovers = [p.name for p in backup_dirs["tmp"].iterdir() if ".old-" in p.name]
@@ -72,14 +73,14 @@ def test_it_refuses_a_flipped_byte_and_leaves_the_target_alone(
     User.objects.create_user("alice", "alice@example.com")
     backup = services.create_backup("db")
     target = backup_dirs["tmp"] / "target.sqlite3"
-    services.restore_backup(backup.pk, target_db=str(target))
+    restore_backup(backup.pk, target_db=str(target))
     before = target.read_bytes()
     path = backup_dirs["store"] / backup.artifact("db")["name"]  # type: ignore[index]
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x10
     path.write_bytes(bytes(data))
     with pytest.raises(BackupError, match="fails its checksum"):
-        services.restore_backup(backup.pk, target_db=str(target))
+        restore_backup(backup.pk, target_db=str(target))
     assert target.read_bytes() == before
     assert sorted(p.name for p in backup_dirs["tmp"].iterdir() if "target" in p.name) == [
         "target.sqlite3"
@@ -128,7 +129,7 @@ def test_a_live_restore_swaps_the_file_under_django_and_leaves_the_site_up(
         if phase == "restore":
             seen.append(state.current(fresh=True).is_down)
 
-    services.restore_backup(backup.pk, progress=progress)
+    restore_backup(backup.pk, progress=progress)
     assert seen == [True]
     assert sorted(User.objects.values_list("username", flat=True)) == original
     assert state.current(fresh=True).is_down is False

@@ -17,6 +17,7 @@ from backups import services
 from backups.engines import files as files_engine
 from backups.errors import BackupError
 from backups.models import Backup
+from backups.restore import restore_backup
 from tests.backups_support import read_tree, write_tree
 
 pytest_plugins = ["tests.fixtures_backups"]
@@ -103,7 +104,7 @@ def test_it_refuses_a_hostile_member_and_leaves_the_roots_alone(
     build, reason = HOSTILE[case]
     _swap_archive(backup_dirs["store"], backup, build(backup_dirs["tmp"]))
     with pytest.raises(BackupError, match=f"cannot be extracted: .*{reason}"):
-        services.restore_backup(backup.pk, database=False, files=True)
+        restore_backup(backup.pk, database=False, files=True)
     assert read_tree(backup_dirs["media"]) == {"a.txt": b"a"}
     assert read_tree(backup_dirs["extra"]) == {"b.txt": b"b"}
     assert not (backup_dirs["tmp"] / "escaped.txt").exists()
@@ -121,7 +122,7 @@ def test_it_restores_links_and_modes_that_stay_inside_the_root(
     backup = services.create_backup("files")
     (backup_dirs["media"] / "latest").unlink()
     (backup_dirs["media"] / "run.sh").unlink()
-    result = services.restore_backup(backup.pk, database=False, files=True)
+    result = restore_backup(backup.pk, database=False, files=True)
     assert result["files"]["media"] == 3
     link = backup_dirs["media"] / "latest"
     assert link.is_symlink() and link.read_bytes() == b"report"

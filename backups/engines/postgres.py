@@ -25,18 +25,8 @@ from django.conf import settings
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from backups.engines.carried import MAINTENANCE_COLUMNS, MAINTENANCE_TABLE
 from backups.errors import BackupError
-
-MAINTENANCE_TABLE = "maintenance_maintenancestate"
-MAINTENANCE_COLUMNS = (
-    "is_down",
-    "message",
-    "retry_after",
-    "secret_hash",
-    "allowed_ips",
-    "since",
-    "changed_by",
-)
 
 
 def _tool(name: str) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from backups.engines.carried import MAINTENANCE_COLUMNS, MAINTENANCE_TABLE
 from backups.errors import BackupError
 
 
@@ -133,18 +134,6 @@ def swap_in(
     return []
 
 
-_MAINTENANCE = "maintenance_maintenancestate"
-_COLUMNS = (
-    "is_down",
-    "message",
-    "retry_after",
-    "secret_hash",
-    "allowed_ips",
-    "since",
-    "changed_by",
-)
-
-
 def _has_table(conn: sqlite3.Connection, name: str) -> bool:
     found = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", [name])
     return found.fetchone() is not None
@@ -154,25 +143,25 @@ def carry_maintenance(target: Path, restored: Path) -> None:
     """Copy the target's maintenance-mode row into the restored file (see postgres.swap_in)."""
     if not target.exists():
         return
-    cols = ", ".join(_COLUMNS)
+    cols = ", ".join(MAINTENANCE_COLUMNS)
     src = sqlite3.connect(target, timeout=30)
     try:
-        if not _has_table(src, _MAINTENANCE):
+        if not _has_table(src, MAINTENANCE_TABLE):
             return
-        row = src.execute(f"SELECT {cols} FROM {_MAINTENANCE} WHERE singleton = 1").fetchone()  # noqa: S608
+        row = src.execute(f"SELECT {cols} FROM {MAINTENANCE_TABLE} WHERE singleton = 1").fetchone()  # noqa: S608
     finally:
         src.close()
     dst = sqlite3.connect(restored)
     try:
-        if not _has_table(dst, _MAINTENANCE):
+        if not _has_table(dst, MAINTENANCE_TABLE):
             return
         if row is None:
-            dst.execute(f"UPDATE {_MAINTENANCE} SET is_down = 0, window_id = NULL")  # noqa: S608
+            dst.execute(f"UPDATE {MAINTENANCE_TABLE} SET is_down = 0, window_id = NULL")  # noqa: S608
         else:
-            marks = ", ".join("?" for _ in _COLUMNS)
-            sets = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS)
+            marks = ", ".join("?" for _ in MAINTENANCE_COLUMNS)
+            sets = ", ".join(f"{c} = excluded.{c}" for c in MAINTENANCE_COLUMNS)
             upsert = (
-                f"INSERT INTO {_MAINTENANCE} (singleton, window_id, {cols}) "  # noqa: S608
+                f"INSERT INTO {MAINTENANCE_TABLE} (singleton, window_id, {cols}) "  # noqa: S608
                 f"VALUES (1, NULL, {marks}) "
                 f"ON CONFLICT (singleton) DO UPDATE SET window_id = NULL, {sets}"
             )

@@ -3,9 +3,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from backups import services
 from backups.errors import BackupError
 from backups.management.cli import human_size
+from backups.retention import apply_retention
 from opsconsole import audit
 
 
@@ -18,7 +18,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            doomed = services.apply_retention(dry_run=options["dry_run"])
+            doomed = apply_retention(dry_run=options["dry_run"])
         except BackupError as exc:
             raise CommandError(str(exc)) from None
         if not options["dry_run"]:

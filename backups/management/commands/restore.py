@@ -5,9 +5,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
-from backups import services
 from backups.errors import BackupError, PartialRestore
 from backups.management.cli import TtyProgress
+from backups.restore import restore_backup
 from opsconsole import audit
 
 
@@ -56,7 +56,7 @@ class Command(BaseCommand):
                 raise CommandError("restore cancelled: nothing was changed")
         progress = TtyProgress()
         try:
-            result = services.restore_backup(
+            result = restore_backup(
                 ref,
                 target_db=options["target_db"],
                 database=database,
