@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.apps import apps
 from django.contrib import admin
+from django.contrib.staticfiles import finders
 from django.test import Client, RequestFactory, override_settings
 
 from opsconsole.admintools import ReadOnlyAdmin
@@ -62,3 +63,27 @@ def test_a_custom_page_answers_only_its_declared_methods(admin: Any) -> None:
     client.force_login(admin)
     assert client.get("/admin/errors/issue/1/act/resolve/").status_code == 405
     assert client.put("/admin/maintenance/maintenancestate/").status_code == 405
+
+
+def test_console_pages_share_one_stylesheet_and_carry_no_inline_styles(admin: Any) -> None:
+    client = Client()
+    client.force_login(admin)
+    for url in (
+        "/admin/",
+        "/console/metrics/",
+        "/admin/errors/issue/",
+        "/admin/health/healthcheck/",
+    ):
+        body = client.get(url).content.decode()
+        assert 'href="/static/opsconsole/console.css"' in body, url
+        assert "<style" not in body and 'style="' not in body, url
+    assert finders.find("opsconsole/console.css")
+
+
+def test_every_chart_is_drawn_by_the_one_chart_include(operator: Any) -> None:
+    client = Client()
+    client.force_login(operator)
+    response = client.get("/console/metrics/")
+    used = {t.name for t in response.templates}
+    assert "admin/ops_chart.html" in used
+    assert response.content.decode().count('<figure class="ops-chart">') >= 7
