@@ -13,19 +13,11 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from opsconsole import audit
-from opsconsole.admintools import SuperuserOnlyFieldsMixin
+from opsconsole.admintools import ReadOnlyAdmin, ReadOnlyInline, SuperuserOnlyFieldsMixin
 from opsconsole.http import OutboundURLField, OutboundURLFormMixin
 
 from . import services
 from .models import Alert, Channel, Delivery, Notification, Silence
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class ChannelForm(OutboundURLFormMixin, forms.ModelForm):
@@ -147,15 +139,9 @@ class SilenceAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
 
-class DeliveryInline(admin.TabularInline):
+class DeliveryInline(ReadOnlyInline):
     model = Delivery
-    extra = 0
-    can_delete = False
     fields = ("channel", "status", "attempts", "response_code", "error", "delivered_at")
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Notification)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
 
 from django.contrib import admin, messages
 from django.db import transaction
@@ -14,10 +13,11 @@ from backups.management.cli import human_size
 from backups.models import Backup
 from backups.tasks import verify_latest_backup
 from opsconsole import audit
+from opsconsole.admintools import ReadOnlyAdmin
 
 
 @admin.register(Backup)
-class BackupAdmin(admin.ModelAdmin):
+class BackupAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "kind",
@@ -34,19 +34,13 @@ class BackupAdmin(admin.ModelAdmin):
     date_hierarchy = "started_at"
     readonly_fields = [f.name for f in Backup._meta.fields]
     actions = ["verify_selected"]
+    # Backups are made by `manage.py backup` or the schedule; retention deletes records
+    # together with their artifacts.
+    deletable = False
 
     @admin.display(description="size", ordering="size")
     def size_display(self, obj: Backup) -> str:
         return human_size(obj.size)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # backups are made by `manage.py backup` or the schedule
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # retention deletes records together with their artifacts
 
     def has_operate_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm("backups.operate_backup"))

@@ -7,15 +7,13 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.views.decorators.http import require_POST
 
 from errors import services
 from errors.models import (
@@ -26,6 +24,7 @@ from errors.models import (
     ProjectKey,
     SeverityRule,
 )
+from opsconsole.admintools import ReadOnlyAdmin, admin_page
 
 ACTION_PERMISSION = "errors.resolve_issue"
 IGNORE_CHOICES = {
@@ -95,7 +94,7 @@ class SeverityRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(Issue)
-class IssueAdmin(admin.ModelAdmin):
+class IssueAdmin(ReadOnlyAdmin):
     list_display = ("title", "project", "severity", "status", "count", "first_seen", "last_seen")
     list_filter = ("status", "severity", "project")
     search_fields = ("title", "culprit", "exception_type")
@@ -104,12 +103,7 @@ class IssueAdmin(admin.ModelAdmin):
     actions = ["resolve_selected", "ignore_selected", "reopen_selected"]
     change_list_template = "admin/errors/issue/change_list.html"
     change_form_template = "admin/errors/issue/change_form.html"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # issues change only through the audited actions below
+    # Read-only: issues change only through the audited actions below.
 
     def get_actions(self, request: HttpRequest) -> Any:
         actions = super().get_actions(request)
@@ -117,16 +111,6 @@ class IssueAdmin(admin.ModelAdmin):
             for name in ("resolve_selected", "ignore_selected", "reopen_selected"):
                 actions.pop(name, None)
         return actions
-
-    def get_urls(self) -> list[URLPattern]:
-        return [
-            path(
-                "<int:issue_id>/act/<str:verb>/",
-                self.admin_site.admin_view(require_POST(self.act_view)),
-                name="errors_issue_act",
-            ),
-            *super().get_urls(),
-        ]
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
         extra = {"error_report": services.get_error_report(days=7), **(extra_context or {})}
@@ -145,9 +129,13 @@ class IssueAdmin(admin.ModelAdmin):
         }
         return super().change_view(request, object_id, form_url, extra_context=extra)
 
+    @admin_page(
+        "<int:issue_id>/act/<str:verb>/",
+        name="errors_issue_act",
+        permission=ACTION_PERMISSION,
+        methods=("POST",),
+    )
     def act_view(self, request: HttpRequest, issue_id: int, verb: str) -> HttpResponse:
-        if not request.user.has_perm(ACTION_PERMISSION):
-            raise PermissionDenied
         issue = get_object_or_404(Issue, pk=issue_id)
         if verb == "resolve":
             services.resolve_issue(issue, actor=request.user)
@@ -185,7 +173,7 @@ class IssueAdmin(admin.ModelAdmin):
 
 
 @admin.register(ErrorReport)
-class ErrorReportAdmin(admin.ModelAdmin):
+class ErrorReportAdmin(ReadOnlyAdmin):
     list_display = ("received_at", "project", "issue_link", "exception_type", "level", "severity")
     list_filter = ("level", "severity", "project")
     search_fields = ("event_id", "message", "exception_type")
@@ -197,15 +185,9 @@ class ErrorReportAdmin(admin.ModelAdmin):
         url = reverse("admin:errors_issue_change", args=[obj.issue_id])
         return format_html('<a href="{}">{}</a>', url, obj.issue.title[:80])
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(InboxEvent)
-class InboxEventAdmin(admin.ModelAdmin):
+class InboxEventAdmin(ReadOnlyAdmin):
     """Events not digested yet: waiting, being retried, or quarantined after their last
     attempt with the reason. Read-only: the payload is what the client sent."""
 
@@ -239,9 +221,3 @@ class InboxEventAdmin(admin.ModelAdmin):
     @admin.display(description="payload bytes")
     def payload_size(self, obj: InboxEvent) -> int:
         return len(obj.payload)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -14,23 +14,17 @@ from health.models import (
     HealthCheck,
     WorkerHeartbeat,
 )
-from opsconsole.admintools import SuperuserOnlyFieldsMixin
+from opsconsole.admintools import ReadOnlyAdmin, ReadOnlyInline, SuperuserOnlyFieldsMixin
 from opsconsole.http import OutboundURLField, OutboundURLFormMixin
 
 
-class ComponentResultInline(admin.TabularInline):
+class ComponentResultInline(ReadOnlyInline):
     model = ComponentResult
-    extra = 0
-    can_delete = False
     fields = ("component", "status", "duration_ms", "output")
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(HealthCheck)
-class HealthCheckAdmin(admin.ModelAdmin):
+class HealthCheckAdmin(ReadOnlyAdmin):
     """The history of scheduled runs, with uptime per component over 24 h / 7 d / 30 d."""
 
     list_display = ("created_at", "status", "duration_ms", "trigger", "hostname")
@@ -39,12 +33,6 @@ class HealthCheckAdmin(admin.ModelAdmin):
     readonly_fields = ("created_at", "status", "duration_ms", "trigger", "hostname", "details")
     inlines = [ComponentResultInline]
     change_list_template = "admin/health/healthcheck/change_list.html"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
@@ -85,12 +73,6 @@ class ExternalServiceAdmin(SuperuserOnlyFieldsMixin, admin.ModelAdmin):
 
 
 @admin.register(WorkerHeartbeat)
-class WorkerHeartbeatAdmin(admin.ModelAdmin):
+class WorkerHeartbeatAdmin(ReadOnlyAdmin):
     list_display = ("hostname", "last_seen", "started_at", "pid")
     readonly_fields = ("hostname", "last_seen", "started_at", "pid")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -6,12 +6,13 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.urls import reverse
 
 from maintenance import state
 from maintenance.forms import TAKE_SITE_DOWN_PERMISSION, DownForm, MaintenanceWindowForm
 from maintenance.models import MaintenanceRun, MaintenanceState, MaintenanceWindow
 from maintenance.services import bring_down, bring_up
+from opsconsole.admintools import ReadOnlyAdmin, admin_page
 
 # Named like a changelist so the admin index links straight to the toggle.
 TOGGLE_URL_NAME = "maintenance_maintenancestate_changelist"
@@ -27,14 +28,16 @@ class MaintenanceStateAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def get_urls(self) -> list[URLPattern]:
-        return [
-            path("", self.admin_site.admin_view(self.toggle_view), name=TOGGLE_URL_NAME),
-        ]
+    pages_only = True  # the toggle replaces the changelist and change form
 
+    @admin_page(
+        "",
+        name=TOGGLE_URL_NAME,
+        # Django's view permission: either of the two.
+        permission=("maintenance.view_maintenancestate", "maintenance.change_maintenancestate"),
+        methods=("GET", "HEAD", "POST"),
+    )
     def toggle_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_view_permission(request):
-            raise PermissionDenied
         can_change = self.has_change_permission(request)
         form = DownForm()
         if request.method == "POST":
@@ -102,7 +105,7 @@ class MaintenanceWindowAdmin(admin.ModelAdmin):
 
 
 @admin.register(MaintenanceRun)
-class MaintenanceRunAdmin(admin.ModelAdmin):
+class MaintenanceRunAdmin(ReadOnlyAdmin):
     """Read-only history of upkeep steps."""
 
     list_display = ("started_at", "kind", "step", "status", "duration_ms", "triggered_by")
@@ -110,12 +113,4 @@ class MaintenanceRunAdmin(admin.ModelAdmin):
     search_fields = ("run_id", "step", "error")
     date_hierarchy = "started_at"
     readonly_fields = [f.name for f in MaintenanceRun._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    deletable = False

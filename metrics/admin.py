@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
 from metrics.models import (
     PerformanceMetric,
@@ -13,6 +10,7 @@ from metrics.models import (
     Threshold,
     ThresholdState,
 )
+from opsconsole.admintools import ReadOnlyAdmin
 
 
 @admin.register(Threshold)
@@ -32,16 +30,6 @@ class ThresholdAdmin(admin.ModelAdmin):
     list_filter = ("enabled", "metric")
     list_editable = ("enabled",)
     search_fields = ("metric", "host")
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Measured data: viewable, never edited by hand."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(ThresholdState)

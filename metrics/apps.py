@@ -9,7 +9,7 @@ class MetricsConfig(AppConfig):
     verbose_name = "Metrics"
 
     def ready(self) -> None:
-        import_module(f"{self.name}.checks")  # registers the system checks
+        import_module(f"{self.name}.system_checks")  # registers the system checks
         # Receivers are wired here, never at import time of models.
         if find_spec(f"{self.name}.receivers"):
             import_module(f"{self.name}.receivers")

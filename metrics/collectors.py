@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,81 +46,131 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000.0
 
 
-def summarize_minute(fields: dict[str, float]) -> list[tuple[str, str, float, int]]:
-    """(metric, key, value, samples) for one minute of merged counters. Only measured figures:
-    a metric with no observations in the minute produces no row."""
-    rows: list[tuple[str, str, float, int]] = []
-    app_slots = [0.0] * SLOTS
-    total = errors = duration_sum = 0.0
-    routes: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    route_slots: dict[str, list[float]] = defaultdict(lambda: [0.0] * SLOTS)
-    tasks: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+Row = tuple[str, str, float, int]
+
+
+@dataclass
+class _Minute:
+    """One minute's counters, grouped: the whole app, each route, each task."""
+
+    app_slots: list[float] = field(default_factory=lambda: [0.0] * SLOTS)
+    total: float = 0.0
+    errors: float = 0.0
+    duration_sum: float = 0.0
+    routes: dict[str, dict[str, float]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(float))
+    )
+    route_slots: dict[str, list[float]] = field(
+        default_factory=lambda: defaultdict(lambda: [0.0] * SLOTS)
+    )
+    tasks: dict[str, dict[str, float]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(float))
+    )
+
+    def add_request(self, route: str, status: str, suffix: str, value: float) -> None:
+        if suffix == "n":
+            self.total += value
+            self.routes[route]["n"] += value
+            if status == "5xx":
+                self.errors += value
+        elif suffix == "s":
+            self.duration_sum += value
+            self.routes[route]["s"] += value
+        elif suffix == "qn":
+            self.routes[route]["qn"] += value
+        elif suffix.startswith("b"):
+            i = int(suffix[1:])
+            self.app_slots[i] += value
+            self.route_slots[route][i] += value
+
+
+def _group(fields: dict[str, float]) -> _Minute:
+    minute = _Minute()
     for name, value in fields.items():
         parts = name.split(SEP)
         if parts[0] == "req" and len(parts) == 5:
             _, route, _method, status, suffix = parts
-            if suffix == "n":
-                total += value
-                routes[route]["n"] += value
-                if status == "5xx":
-                    errors += value
-            elif suffix == "s":
-                duration_sum += value
-                routes[route]["s"] += value
-            elif suffix == "qn":
-                routes[route]["qn"] += value
-            elif suffix.startswith("b"):
-                i = int(suffix[1:])
-                app_slots[i] += value
-                route_slots[route][i] += value
+            minute.add_request(route, status, suffix, value)
         elif parts[0] == "task" and len(parts) >= 3:
-            task = parts[1]
-            suffix = SEP.join(parts[2:])
-            tasks[task][suffix] += value
-    if total:
-        n = int(total)
-        rows.append(("request_rate_per_s", "", total / 60.0, n))
-        rows.append(("response_time_avg_ms", "", duration_sum / total * 1000, n))
-        for q, name in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
-            pct = _ms(quantile(q, app_slots))
-            if pct is not None:
-                rows.append((f"response_time_{name}_ms", "", pct, n))
-        rows.append(("error_rate_percent", "", errors / total * 100.0, n))
-    for route, agg in routes.items():
+            minute.tasks[parts[1]][SEP.join(parts[2:])] += value
+    return minute
+
+
+def _p95_row(metric: str, key: str, slots: list[float], n: int) -> list[Row]:
+    p95 = _ms(quantile(0.95, slots))
+    return [] if p95 is None else [(metric, key, p95, n)]
+
+
+def _app_rows(minute: _Minute) -> list[Row]:
+    total = minute.total
+    if not total:
+        return []
+    n = int(total)
+    rows: list[Row] = [
+        ("request_rate_per_s", "", total / 60.0, n),
+        ("response_time_avg_ms", "", minute.duration_sum / total * 1000, n),
+    ]
+    for q, name in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
+        pct = _ms(quantile(q, minute.app_slots))
+        if pct is not None:
+            rows.append((f"response_time_{name}_ms", "", pct, n))
+    rows.append(("error_rate_percent", "", minute.errors / total * 100.0, n))
+    return rows
+
+
+def _route_rows(minute: _Minute) -> list[Row]:
+    rows: list[Row] = []
+    for route, agg in minute.routes.items():
         n = int(agg["n"])
         if not n:
             continue
         rows.append(("route_requests", route, agg["n"], n))
         rows.append(("route_response_time_avg_ms", route, agg["s"] / agg["n"] * 1000, n))
-        p95 = _ms(quantile(0.95, route_slots[route]))
-        if p95 is not None:
-            rows.append(("route_response_time_p95_ms", route, p95, n))
+        rows += _p95_row("route_response_time_p95_ms", route, minute.route_slots[route], n)
         rows.append(("route_queries_per_request", route, agg["qn"] / agg["n"], n))
+    return rows
+
+
+def _db_rows(fields: dict[str, float]) -> list[Row]:
     db_n = fields.get(f"db{SEP}n", 0.0)
-    if db_n:
-        rows.append(("db_query_time_avg_ms", "", fields[f"db{SEP}s"] / db_n * 1000, int(db_n)))
-        p95 = _ms(quantile(0.95, _slots(fields, f"db{SEP}b")))
-        if p95 is not None:
-            rows.append(("db_query_time_p95_ms", "", p95, int(db_n)))
-    for task, agg in tasks.items():
+    if not db_n:
+        return []
+    n = int(db_n)
+    return [
+        ("db_query_time_avg_ms", "", fields[f"db{SEP}s"] / db_n * 1000, n),
+        *_p95_row("db_query_time_p95_ms", "", _slots(fields, f"db{SEP}b"), n),
+    ]
+
+
+def _task_timing_rows(task: str, agg: dict[str, float], prefix: str, name: str) -> list[Row]:
+    """Average and p95 of one of a task's timings: run time ("r") or queue wait ("w")."""
+    count = agg.get(f"{prefix}n")
+    if not count:
+        return []
+    n = int(count)
+    return [
+        (f"task_{name}_avg_ms", task, agg[f"{prefix}s"] / count * 1000, n),
+        *_p95_row(f"task_{name}_p95_ms", task, _slots(agg, f"{prefix}b"), n),
+    ]
+
+
+def _task_rows(minute: _Minute) -> list[Row]:
+    rows: list[Row] = []
+    for task, agg in minute.tasks.items():
         done = sum(v for k, v in agg.items() if k.startswith("n" + SEP))
-        failed = agg.get(f"n{SEP}FAILURE", 0.0)
         if done:
             rows.append(("task_count", task, done, int(done)))
-            rows.append(("task_failures", task, failed, int(done)))
-        if agg.get("rn"):
-            rn = agg["rn"]
-            rows.append(("task_runtime_avg_ms", task, agg["rs"] / rn * 1000, int(rn)))
-            p95 = _ms(quantile(0.95, [agg.get(f"rb{i}", 0.0) for i in range(SLOTS)]))
-            if p95 is not None:
-                rows.append(("task_runtime_p95_ms", task, p95, int(rn)))
-        if agg.get("wn"):
-            wn = agg["wn"]
-            rows.append(("task_wait_avg_ms", task, agg["ws"] / wn * 1000, int(wn)))
-            p95 = _ms(quantile(0.95, [agg.get(f"wb{i}", 0.0) for i in range(SLOTS)]))
-            if p95 is not None:
-                rows.append(("task_wait_p95_ms", task, p95, int(wn)))
+            rows.append(("task_failures", task, agg.get(f"n{SEP}FAILURE", 0.0), int(done)))
+        rows += _task_timing_rows(task, agg, "r", "runtime")
+        rows += _task_timing_rows(task, agg, "w", "wait")
     return rows
+
+
+def summarize_minute(fields: dict[str, float]) -> list[Row]:
+    """(metric, key, value, samples) for one minute of merged counters. Only measured figures:
+    a metric with no observations in the minute produces no row."""
+    minute = _group(fields)
+    return _app_rows(minute) + _route_rows(minute) + _db_rows(fields) + _task_rows(minute)
 
 
 def _upsert(rows: list[PerformanceMetric]) -> None:

@@ -84,6 +84,18 @@ class _Text:
 
 def request_text(totals: dict[str, float]) -> str:
     """Request, database and task families from the all-time totals (exposed buckets)."""
+    requests, tasks, db = _split_totals(totals)
+    out = _Text()
+    _request_families(out, requests)
+    _db_family(out, db)
+    _task_families(out, tasks)
+    return out.text()
+
+
+def _split_totals(
+    totals: dict[str, float],
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], dict[str, float]]:
+    """The totals grouped: per request key, per task, and the database's own."""
     # Keyed by the field name up to its suffix ("req\troute\tmethod\tstatus"): one C-level
     # rpartition per field, and the label set is built once per key, not once per field.
     requests: dict[str, dict[str, float]] = defaultdict(dict)
@@ -100,7 +112,10 @@ def request_text(totals: dict[str, float]) -> str:
             tasks[parts[1]][SEP.join(parts[2:])] = value
         elif kind == "db" and len(parts) == 2:
             db[parts[1]] = value
-    out = _Text()
+    return requests, tasks, db
+
+
+def _request_labels(requests: dict[str, dict[str, float]]) -> dict[str, str]:
     labels: dict[str, str] = {}
     for head in sorted(requests):  # the tab sorts first: the order of (route, method, status)
         label = _labels.get(head)
@@ -112,6 +127,11 @@ def request_text(totals: dict[str, float]) -> str:
             if len(_labels) < 20_000:
                 _labels[head] = label
         labels[head] = label
+    return labels
+
+
+def _request_families(out: _Text, requests: dict[str, dict[str, float]]) -> None:
+    labels = _request_labels(requests)
     name = "http_request_duration_seconds"
     out.header(name, "histogram", "Request duration by route pattern.")
     for head, label in labels.items():
@@ -130,12 +150,18 @@ def request_text(totals: dict[str, float]) -> str:
                 for head, label in labels.items()
             ]
         )
+
+
+def _db_family(out: _Text, db: dict[str, float]) -> None:
     name = "db_query_duration_seconds"
     out.header(name, "histogram", "Duration of database queries run by requests.")
     if db:
         out.histogram(
             name, "", [db.get(f"b{i}", 0.0) for i in range(EXPOSED_SLOTS)], db.get("s", 0.0)
         )
+
+
+def _task_families(out: _Text, tasks: dict[str, dict[str, float]]) -> None:
     task_labels = {task: f'task="{_escape(task)}"' for task in sorted(tasks)}
     for name, prefix, doc in (
         ("celery_task_runtime_seconds", "r", "Task run time, measured in the worker."),
@@ -154,7 +180,6 @@ def request_text(totals: dict[str, float]) -> str:
             if suffix.startswith("n" + SEP):
                 state = _escape(suffix.split(SEP, 1)[1])
                 out.sample(name, f'{label},state="{state}"', value)
-    return out.text()
 
 
 def queue_families() -> list[Metric]:

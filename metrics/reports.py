@@ -177,7 +177,15 @@ def forecast_days(points: Sequence[Point], capacity: float) -> float | None:
 
 def get_resource_report(hours: float = 24, *, now: datetime | None = None) -> dict[str, Any]:
     start, end = _window(hours, now)
-    hosts = sorted(
+    return {
+        "window": {"start": start.isoformat(), "end": end.isoformat(), "hours": hours},
+        "hosts": {host: _host_entry(host, start, end) for host in _hosts(start, end)},
+    }
+
+
+def _hosts(start: datetime, end: datetime) -> list[str]:
+    """Every host sampled in the window, in raw rows or in rollups."""
+    return sorted(
         set(
             ResourceUsage.objects.filter(recorded_at__gte=start, recorded_at__lt=end)
             .values_list("host", flat=True)
@@ -191,52 +199,55 @@ def get_resource_report(hours: float = 24, *, now: datetime | None = None) -> di
             .distinct()
         )
     )
-    report: dict[str, Any] = {
-        "window": {"start": start.isoformat(), "end": end.isoformat(), "hours": hours},
-        "hosts": {},
-    }
-    for host in hosts:
-        mounts = sorted(
-            {
-                k
-                for (k,) in MetricRollup.objects.filter(
-                    metric="disk_percent", host=host, bucket__gte=start, bucket__lt=end
-                )
-                .values_list("key")
-                .distinct()
-            }
-            | {
-                m
-                for disks in ResourceUsage.objects.filter(
-                    host=host, recorded_at__gte=start, recorded_at__lt=end
-                ).values_list("disks", flat=True)
-                for m in (disks or {})
-            }
-        )
-        wanted: list[SeriesKey] = [(m, "", host) for m in HOST_METRICS]
-        wanted += [("memory_used_bytes", "", host), ("memory_total_bytes", "", host)]
-        for mount in mounts:
-            wanted += [(m, mount, host) for m in DISK_METRICS]
-        data = series(wanted, start, end)
-        entry: dict[str, Any] = {"metrics": {}, "disks": {}, "forecast": {}}
-        for metric in HOST_METRICS:
-            summary = summarize(data[(metric, "", host)])
-            if summary is not None:
-                entry["metrics"][metric] = summary
-        memory = data[("memory_used_bytes", "", host)]
-        total = data[("memory_total_bytes", "", host)]
-        if memory and total:
-            entry["forecast"]["memory_days_until_exhausted"] = forecast_days(memory, total[-1].max)
-        for mount in mounts:
-            summary = summarize(data[("disk_percent", mount, host)])
-            used = data[("disk_used_bytes", mount, host)]
-            size = data[("disk_total_bytes", mount, host)]
-            if summary is None:
-                continue
-            entry["disks"][mount] = summary
-            if used and size:
-                entry["forecast"].setdefault("disk_days_until_full", {})[mount] = forecast_days(
-                    used, size[-1].max
-                )
-        report["hosts"][host] = entry
-    return report
+
+
+def _mounts(host: str, start: datetime, end: datetime) -> list[str]:
+    """The host's disks sampled in the window, in rollups or in raw rows."""
+    return sorted(
+        {
+            k
+            for (k,) in MetricRollup.objects.filter(
+                metric="disk_percent", host=host, bucket__gte=start, bucket__lt=end
+            )
+            .values_list("key")
+            .distinct()
+        }
+        | {
+            m
+            for disks in ResourceUsage.objects.filter(
+                host=host, recorded_at__gte=start, recorded_at__lt=end
+            ).values_list("disks", flat=True)
+            for m in (disks or {})
+        }
+    )
+
+
+def _host_entry(host: str, start: datetime, end: datetime) -> dict[str, Any]:
+    """One host's summaries, disks and forecasts over the window."""
+    mounts = _mounts(host, start, end)
+    wanted: list[SeriesKey] = [(m, "", host) for m in HOST_METRICS]
+    wanted += [("memory_used_bytes", "", host), ("memory_total_bytes", "", host)]
+    for mount in mounts:
+        wanted += [(m, mount, host) for m in DISK_METRICS]
+    data = series(wanted, start, end)
+    entry: dict[str, Any] = {"metrics": {}, "disks": {}, "forecast": {}}
+    for metric in HOST_METRICS:
+        summary = summarize(data[(metric, "", host)])
+        if summary is not None:
+            entry["metrics"][metric] = summary
+    memory = data[("memory_used_bytes", "", host)]
+    total = data[("memory_total_bytes", "", host)]
+    if memory and total:
+        entry["forecast"]["memory_days_until_exhausted"] = forecast_days(memory, total[-1].max)
+    for mount in mounts:
+        summary = summarize(data[("disk_percent", mount, host)])
+        used = data[("disk_used_bytes", mount, host)]
+        size = data[("disk_total_bytes", mount, host)]
+        if summary is None:
+            continue
+        entry["disks"][mount] = summary
+        if used and size:
+            entry["forecast"].setdefault("disk_days_until_full", {})[mount] = forecast_days(
+                used, size[-1].max
+            )
+    return entry

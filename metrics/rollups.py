@@ -9,7 +9,7 @@ every bucket it touches, so running it twice, or on two workers at once, writes 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -76,7 +76,12 @@ def roll_up_hours(start: datetime, end: datetime) -> int:
     start, end = _floor(start, HOUR), _floor(end, HOUR)
     if start >= end:
         return 0
-    rows: list[MetricRollup] = []
+    rows = _performance_rollups(start, end) + _resource_rollups(start, end)
+    rows.extend(_disk_rollups(start, end))
+    return _upsert(rows)
+
+
+def _performance_rollups(start: datetime, end: datetime) -> list[MetricRollup]:
     perf = (
         PerformanceMetric.objects.filter(recorded_at__gte=start, recorded_at__lt=end)
         .annotate(bucket=TruncHour("recorded_at", tzinfo=UTC))
@@ -86,21 +91,26 @@ def roll_up_hours(start: datetime, end: datetime) -> int:
         )
         .order_by()
     )
-    for r in perf:
-        rows.append(
-            MetricRollup(
-                period=HOUR,
-                bucket=r["bucket"],
-                metric=r["metric"],
-                key=r["key"],
-                host=r["host"],
-                count=r["n"],
-                sum=r["s"],
-                min=r["lo"],
-                max=r["hi"],
-                samples=r["obs"] or 0,
-            )
-        )
+    return [_from_aggregate(HOUR, r["bucket"], r) for r in perf]
+
+
+def _from_aggregate(period: str, bucket: datetime, r: Mapping[str, Any]) -> MetricRollup:
+    """A rollup row from an aggregate over finer rows (n, s, lo, hi, obs)."""
+    return MetricRollup(
+        period=period,
+        bucket=bucket,
+        metric=r["metric"],
+        key=r["key"],
+        host=r["host"],
+        count=r["n"],
+        sum=r["s"],
+        min=r["lo"],
+        max=r["hi"],
+        samples=r["obs"] or 0,
+    )
+
+
+def _resource_rollups(start: datetime, end: datetime) -> list[MetricRollup]:
     aggregates: dict[str, Any] = {}
     for name in RESOURCE_FIELDS:
         aggregates[f"{name}__n"] = Count(name)
@@ -114,6 +124,7 @@ def roll_up_hours(start: datetime, end: datetime) -> int:
         .annotate(**aggregates)
         .order_by()
     )
+    rows: list[MetricRollup] = []
     for res in resources:
         row: dict[str, Any] = dict(res)
         for name in RESOURCE_FIELDS:
@@ -131,8 +142,7 @@ def roll_up_hours(start: datetime, end: datetime) -> int:
                         max=float(row[f"{name}__hi"]),
                     )
                 )
-    rows.extend(_disk_rollups(start, end))
-    return _upsert(rows)
+    return rows
 
 
 def _disk_rollups(start: datetime, end: datetime) -> list[MetricRollup]:
@@ -174,22 +184,7 @@ def roll_up_days(start: datetime, end: datetime) -> int:
         .annotate(n=Sum("count"), s=Sum("sum"), lo=Min("min"), hi=Max("max"), obs=Sum("samples"))
         .order_by()
     )
-    rows = [
-        MetricRollup(
-            period=DAY,
-            bucket=r["day"],
-            metric=r["metric"],
-            key=r["key"],
-            host=r["host"],
-            count=r["n"],
-            sum=r["s"],
-            min=r["lo"],
-            max=r["hi"],
-            samples=r["obs"] or 0,
-        )
-        for r in days
-    ]
-    return _upsert(rows)
+    return _upsert([_from_aggregate(DAY, r["day"], r) for r in days])
 
 
 def roll_up(now: datetime | None = None) -> dict[str, int]:
@@ -278,6 +273,9 @@ def series(
     return out
 
 
+Columns = dict[str, dict[str, list[float]]]  # {key: {"t": [...], "avg": [...], ...}}
+
+
 def chart(
     metric: str,
     keys: Sequence[str],
@@ -286,55 +284,76 @@ def chart(
     *,
     host: str = "",
     resolution: str | None = None,
-) -> dict[str, dict[str, list[float]]]:
+) -> Columns:
     """One metric's series per key, as columns ready for a chart: {key: {"t": [epoch s],
     "avg": [...], "min": [...], "max": [...]}}. The fast path for charts: no object per point;
     on PostgreSQL the columns are built by the database (array_agg), so a 30-day chart of 20
     series moves 20 rows, not 14,400."""
     resolution = resolution or resolution_for(start, end)
-    out: dict[str, dict[str, list[float]]] = {
-        k: {"t": [], "avg": [], "min": [], "max": []} for k in keys
-    }
+    out: Columns = {k: {"t": [], "avg": [], "min": [], "max": []} for k in keys}
+    query = _ChartQuery(metric, keys, start, end, host, resolution)
     if resolution == "raw":
-        for (_m, key, _h), points in series([(metric, k, host) for k in keys], start, end).items():
-            columns = out[key]
-            for p in points:
-                columns["t"].append(p.at.timestamp())
-                columns["avg"].append(p.avg)
-                columns["min"].append(p.min)
-                columns["max"].append(p.max)
-        return out
-    if connection.vendor == "postgresql":
-        table = connection.ops.quote_name(MetricRollup._meta.db_table)
-        # Only the (quoted) table name is interpolated; every value is a parameter. One
-        # lateral read per key walks the covering index metrics_rollup_chart (migration
-        # 0003) in bucket order: no sort (sorting 14,400 rows by key under the database's
-        # collation was half the time) and, once vacuumed, no heap page visited.
-        series_sql = (
-            f"SELECT bucket, sum, count, min, max FROM {table}"  # noqa: S608
-            " WHERE period = %s AND metric = %s AND key = k.key AND host = %s"
-            " AND bucket >= %s AND bucket < %s ORDER BY bucket"
-        )
-        sql = (
-            "SELECT k.key, a.t, a.avg, a.lo, a.hi FROM unnest(%s::text[]) AS k(key)"  # noqa: S608
-            " CROSS JOIN LATERAL (SELECT array_agg(extract(epoch FROM bucket)::float8) AS t,"
-            " array_agg(sum / count) AS avg, array_agg(min) AS lo, array_agg(max) AS hi"
-            f" FROM ({series_sql}) AS o) AS a"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [list(keys), resolution, metric, host, start, end])
-            for key, ts, avg, lo, hi in cursor.fetchall():
-                if ts is not None:  # a key without rows aggregates to NULLs
-                    out[key] = {"t": ts, "avg": avg, "min": lo, "max": hi}
-        return out
+        _raw_columns(out, query)
+    elif connection.vendor == "postgresql":
+        _postgres_columns(out, query)
+    else:
+        _portable_columns(out, query)
+    return out
+
+
+class _ChartQuery(NamedTuple):
+    metric: str
+    keys: Sequence[str]
+    start: datetime
+    end: datetime
+    host: str
+    resolution: str
+
+
+def _raw_columns(out: Columns, q: _ChartQuery) -> None:
+    wanted = [(q.metric, k, q.host) for k in q.keys]
+    for (_m, key, _h), points in series(wanted, q.start, q.end).items():
+        columns = out[key]
+        for p in points:
+            columns["t"].append(p.at.timestamp())
+            columns["avg"].append(p.avg)
+            columns["min"].append(p.min)
+            columns["max"].append(p.max)
+
+
+def _postgres_columns(out: Columns, q: _ChartQuery) -> None:
+    table = connection.ops.quote_name(MetricRollup._meta.db_table)
+    # Only the (quoted) table name is interpolated; every value is a parameter. One
+    # lateral read per key walks the covering index metrics_rollup_chart (migration
+    # 0003) in bucket order: no sort (sorting 14,400 rows by key under the database's
+    # collation was half the time) and, once vacuumed, no heap page visited.
+    series_sql = (
+        f"SELECT bucket, sum, count, min, max FROM {table}"  # noqa: S608
+        " WHERE period = %s AND metric = %s AND key = k.key AND host = %s"
+        " AND bucket >= %s AND bucket < %s ORDER BY bucket"
+    )
+    sql = (
+        "SELECT k.key, a.t, a.avg, a.lo, a.hi FROM unnest(%s::text[]) AS k(key)"  # noqa: S608
+        " CROSS JOIN LATERAL (SELECT array_agg(extract(epoch FROM bucket)::float8) AS t,"
+        " array_agg(sum / count) AS avg, array_agg(min) AS lo, array_agg(max) AS hi"
+        f" FROM ({series_sql}) AS o) AS a"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(q.keys), q.resolution, q.metric, q.host, q.start, q.end])
+        for key, ts, avg, lo, hi in cursor.fetchall():
+            if ts is not None:  # a key without rows aggregates to NULLs
+                out[key] = {"t": ts, "avg": avg, "min": lo, "max": hi}
+
+
+def _portable_columns(out: Columns, q: _ChartQuery) -> None:
     rows = (
         MetricRollup.objects.filter(
-            period=resolution,
-            metric=metric,
-            host=host,
-            key__in=list(keys),
-            bucket__gte=start,
-            bucket__lt=end,
+            period=q.resolution,
+            metric=q.metric,
+            host=q.host,
+            key__in=list(q.keys),
+            bucket__gte=q.start,
+            bucket__lt=q.end,
         )
         .order_by("key", "bucket")
         .values_list("key", "bucket", "count", "sum", "min", "max")
@@ -348,7 +367,6 @@ def chart(
         col["avg"].append(total / count)
         col["min"].append(lo)
         col["max"].append(hi)
-    return out
 
 
 def _resource_points(

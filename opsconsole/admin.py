@@ -15,7 +15,7 @@ from django_otp.plugins.otp_totp import admin as totp_admin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from opsconsole import audit
-from opsconsole.admintools import AUDITS_ITSELF
+from opsconsole.admintools import AUDITS_ITSELF, ReadOnlyAdmin
 from opsconsole.models import SystemLog
 
 # How many deleted objects a bulk-deletion audit record names one by one.
@@ -60,7 +60,7 @@ admin.site.add_action(audited_delete_selected, "delete_selected")
 
 
 @admin.register(SystemLog)
-class SystemLogAdmin(admin.ModelAdmin):
+class SystemLogAdmin(ReadOnlyAdmin):
     """Read-only: the audit trail cannot be edited or deleted from the console."""
 
     list_display = ("created_at", "actor_name", "action", "target", "result", "ip_address")
@@ -68,15 +68,7 @@ class SystemLogAdmin(admin.ModelAdmin):
     search_fields = ("action", "target", "actor_name", "request_id")
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in SystemLog._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    deletable = False
 
 
 class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):

@@ -1,5 +1,10 @@
 """Pieces every app's ModelAdmins share, and the console's admin site.
 
+- `ReadOnlyAdmin` / `ReadOnlyInline`: recorded data, viewable and never added or edited by hand.
+- `admin_page`: the one way to mount a custom console page, on a ModelAdmin (its `get_urls()` is
+  built from the pages it declares) or as a plain view (`guarded_page`); either way the view runs
+  behind the site's `admin_view` (login, staff, OTP) and a declared permission.
+
 The site wraps every ModelAdmin registered on it, third-party ones included (django-celery-beat,
 django-celery-results, django.contrib.auth), so that each admin action
 - needs a permission: its `allowed_permissions`, or "change" when it declares none (Django
@@ -20,7 +25,9 @@ from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path
+from django.views.decorators.http import require_http_methods
 from django_otp.admin import OTPAdminAuthenticationForm, _admin_template_for_django_version
 
 from opsconsole import audit
@@ -33,6 +40,126 @@ AUDIT_LISTED_OBJECTS = 100
 AUDITS_ITSELF = "ops_audits_itself"
 
 Action = Callable[[Any, HttpRequest, QuerySet[Any]], Any]
+View = Callable[..., HttpResponse]
+# Set on a ModelAdmin method that `admin_page` declares as a page.
+PAGE_ATTRIBUTE = "ops_admin_page"
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Recorded data: viewable, never added or edited by hand.
+
+    `deletable = False` also keeps rows that something else owns (retention deletes them, or they
+    are the audit trail) from being deleted here.
+    """
+
+    deletable = True
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.deletable and super().has_delete_permission(request, obj)
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """The rows of a read-only record's parts: shown, never added, edited or deleted."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.fields or ()
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def guarded_page(
+    view: View,
+    permission: str | tuple[str, ...],
+    *,
+    methods: tuple[str, ...] = ("GET", "HEAD"),
+    site: admin.AdminSite | None = None,
+    forbid_non_staff: bool = False,
+) -> View:
+    """`view` as a console page: the site's `admin_view` (login, staff, OTP), then `permission`
+    (a tuple: any one of them).
+
+    A signed-in user who is not staff is sent to the admin login like everywhere in the admin;
+    with `forbid_non_staff` (for a page outside /admin/) refused with a 403 instead.
+    """
+
+    needed = (permission,) if isinstance(permission, str) else permission
+
+    @functools.wraps(view)
+    def check_permission(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not any(request.user.has_perm(name) for name in needed):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    inner = (site or admin.site).admin_view(require_http_methods(list(methods))(check_permission))
+    if not forbid_non_staff:
+        return inner
+
+    @functools.wraps(view)
+    def page(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = request.user
+        if user.is_authenticated and not (user.is_active and user.is_staff):
+            raise PermissionDenied
+        return inner(request, *args, **kwargs)
+
+    return page
+
+
+def admin_page(
+    route: str,
+    *,
+    name: str,
+    permission: str | tuple[str, ...],
+    methods: tuple[str, ...] = ("GET", "HEAD"),
+) -> Callable[[View], View]:
+    """Declares a ModelAdmin method as a custom page of its model, mounted by `AdminPagesMixin`.
+
+    `permission` is a full permission name ("app.codename"), or a tuple of them of which any one
+    suffices; the page is answered only to staff who hold it. `methods` are the HTTP methods it
+    accepts (others get a 405).
+    """
+
+    def declare(method: View) -> View:
+        setattr(method, PAGE_ATTRIBUTE, (route, name, permission, tuple(methods)))
+        return method
+
+    return declare
+
+
+class AdminPagesMixin:
+    """Mounts the pages a ModelAdmin declares with `admin_page` before its own URLs.
+
+    `pages_only = True` mounts only those pages (a model shown as one custom page).
+    """
+
+    pages_only = False
+
+    def get_urls(self) -> list[URLPattern]:
+        pages = []
+        for attr in dir(type(self)):
+            declared = getattr(getattr(type(self), attr, None), PAGE_ATTRIBUTE, None)
+            if declared is None:
+                continue
+            route, name, permission, methods = declared
+            view = guarded_page(
+                getattr(self, attr),
+                permission,
+                methods=methods,
+                site=self.admin_site,  # type: ignore[attr-defined]
+            )
+            pages.append(path(route, view, name=name))
+        if self.pages_only:
+            return pages
+        return [*pages, *super().get_urls()]  # type: ignore[misc]
 
 
 class SuperuserOnlyFieldsMixin:
@@ -141,7 +268,8 @@ class GuardedActionsMixin:
 
 
 class OpsAdminSite(admin.AdminSite):
-    """The console's admin site: every registered ModelAdmin gets guarded, audited actions."""
+    """The console's admin site: every registered ModelAdmin gets guarded, audited actions and
+    the custom pages it declares with `admin_page`."""
 
     site_header = "Ops Console"
     site_title = "Ops Console"
@@ -169,10 +297,13 @@ class OpsAdminSite(admin.AdminSite):
         **options: Any,
     ) -> None:
         admin_class = admin_class or admin.ModelAdmin
-        if not issubclass(admin_class, GuardedActionsMixin):
+        mixins = tuple(
+            m for m in (GuardedActionsMixin, AdminPagesMixin) if not issubclass(admin_class, m)
+        )
+        if mixins:
             admin_class = type(
                 admin_class.__name__,
-                (GuardedActionsMixin, admin_class),
+                (*mixins, admin_class),
                 {"__module__": admin_class.__module__, "__qualname__": admin_class.__qualname__},
             )
         super().register(model_or_iterable, admin_class, **options)

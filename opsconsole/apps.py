@@ -7,7 +7,7 @@ class OpsConsoleConfig(AppConfig):
     verbose_name = "Ops Console"
 
     def ready(self) -> None:
-        from opsconsole import checks, receivers  # noqa: F401  (registers checks and receivers)
+        from opsconsole import receivers, system_checks  # noqa: F401  (registers both)
 
 
 class OpsAdminConfig(admin_apps.AdminConfig):

@@ -3,7 +3,7 @@
 Every variable is listed in README.md. Malformed values raise at import (typed helpers in
 ``opsconsole.env``); values that are well-formed but wrong for the environment (DEBUG in
 production, a missing SECRET_KEY, an unknown storage scheme) surface as system checks with
-stable ids, see ``opsconsole.checks``.
+stable ids, see ``opsconsole.system_checks``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from metrics.checks import check_metrics_settings
+from metrics.system_checks import check_metrics_settings
 
 
 def ids(**overrides: Any) -> set[str]:
@@ -28,7 +28,7 @@ def test_a_disk_path_that_does_not_exist_is_reported() -> None:
 def deploy_ids(**overrides: Any) -> set[str]:
     from django.test import override_settings
 
-    from metrics.checks import check_metrics_exposure
+    from metrics.system_checks import check_metrics_exposure
 
     with override_settings(**overrides):
         return {p.id for p in check_metrics_exposure()}
