@@ -252,6 +252,7 @@ def _send_hostile(
 def phase(
     name: str, port: int, project_id: int, auth: str, templates: list[bytes],
     hostile: list[tuple[str, str, str, bytes]] | None, samplers: dict[str, MemorySampler],
+    attacked: tuple[int, str] = (0, ""),
 ) -> dict[str, object]:  # fmt: skip
     for sampler in samplers.values():
         sampler.peak = 0
@@ -266,7 +267,7 @@ def phase(
     if hostile:
         procs.append(
             multiprocessing.Process(
-                target=_send_hostile, args=(port, project_id, auth, hostile, SECONDS, out)
+                target=_send_hostile, args=(port, *attacked, hostile, SECONDS, out)
             )
         )
     t0 = time.perf_counter()
@@ -341,17 +342,27 @@ def main() -> int:
         if env["CELERY_BROKER_URL"] == "filesystem://":
             del env["CELERY_BROKER_URL"]
         manage(env, "migrate", "--noinput")
-        created = json.loads(manage(env, "createerrorproject", "hostile", "--json"))
+        # The attacker holds one project's DSN (a browser app's: the key is public there); the
+        # valid events are another project's (a backend's), whose limits are lifted so that its
+        # closed loop measures throughput. The attacked project keeps the shipped quotas.
+        created = json.loads(manage(env, "createerrorproject", "backend", "--json"))
+        target = json.loads(manage(env, "createerrorproject", "browser", "--json"))
         manage(
             env,
             "shell",
             "-c",
             "from errors.models import ErrorProject; "
-            "ErrorProject.objects.filter(name='hostile').update(rate_limit_per_minute=10**9)",
+            "ErrorProject.objects.filter(name='backend').update("
+            "rate_limit_per_minute=10**9, bytes_per_minute=0, bytes_per_day=0)",
         )
-        key = urlsplit(created["dsn"]).username
+
+        def sentry_auth(dsn: str) -> str:
+            key = urlsplit(dsn).username
+            return f"Sentry sentry_key={key}, sentry_version=7, sentry_client=sentry.python/2.x"
+
         project_id = int(created["project_id"])
-        auth = f"Sentry sentry_key={key}, sentry_version=7, sentry_client=sentry.python/2.x"
+        auth = sentry_auth(created["dsn"])
+        attacked = (int(target["project_id"]), sentry_auth(target["dsn"]))
         templates = sdk_envelopes()
         hostile = hostile_bodies()
         average = statistics.mean(map(len, templates)) / 1024
@@ -376,7 +387,7 @@ def main() -> int:
         worker = subprocess.Popen(
             [
                 sys.executable, "-m", "celery", "-A", "opsconsole", "worker", "--loglevel=WARNING",
-                "--concurrency=1", "--without-mingle", "--without-gossip",
+                "--concurrency=1", "--without-mingle", "--without-gossip", "-Q", "celery,ingest",
             ],
             cwd=ROOT, env=env, stdout=server_log, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -388,7 +399,9 @@ def main() -> int:
             sampler.start()
         time.sleep(3)
         base = phase("baseline", port, project_id, auth, templates, None, samplers)
-        mixed = phase("with hostile", port, project_id, auth, templates, hostile, samplers)
+        mixed = phase(
+            "with hostile", port, project_id, auth, templates, hostile, samplers, attacked
+        )
 
         p99 = mixed["health_p99_ms"] / base["health_p99_ms"]  # type: ignore[operator]
         rate = base["valid_per_s"] / mixed["valid_per_s"]  # type: ignore[operator]

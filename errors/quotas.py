@@ -10,6 +10,7 @@ that invents a fingerprint per event thus gets a bounded number of issues, and o
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
 from errors.models import ErrorProject, Issue
@@ -27,16 +28,51 @@ OVERFLOW_FINGERPRINT = "overflow:new-issue-budget"
 NEW_ISSUE_WINDOW = timedelta(hours=1)
 
 
+# A project refused once is refused by this process until its window reopens, before its next
+# events are read (as Sentry's Relay caches the limits it hands out): a client that ignores
+# Retry-After then costs a header lookup per request, not a body read and parse. Keyed by
+# project id: (the wall-clock time the window reopens, the refusal).
+_blocked: dict[int, tuple[float, Refusal]] = {}
+BLOCKED_MAX = 10_000  # projects remembered per process; beyond, the memory starts over
+
+
+def _quotas(project: ErrorProject, size: int) -> list[Quota]:
+    return [
+        Quota("events_per_minute", 1, project.rate_limit_per_minute, MINUTE),
+        Quota("bytes_per_minute", size, project.bytes_per_minute, MINUTE),
+        Quota("bytes_per_day", size, project.bytes_per_day, DAY),
+    ]
+
+
 def admit(project: ErrorProject, size: int) -> Refusal | None:
     """Count one event of `size` bytes against the project's quotas; None when accepted."""
-    return consume(
-        project.pk,
-        [
-            Quota("events_per_minute", 1, project.rate_limit_per_minute, MINUTE),
-            Quota("bytes_per_minute", size, project.bytes_per_minute, MINUTE),
-            Quota("bytes_per_day", size, project.bytes_per_day, DAY),
-        ],
-    )
+    refusal = consume(project.pk, _quotas(project, size))
+    if refusal is not None:
+        if len(_blocked) >= BLOCKED_MAX:
+            _blocked.clear()
+        now, window = time.time(), refusal.quota.window
+        _blocked[project.pk] = (now - now % window + window, refusal)  # when the window reopens
+    return refusal
+
+
+def blocked(project: ErrorProject) -> Refusal | None:
+    """The refusal still in force for `project` in this process, if any. A quota the operator
+    has changed since (raised, lowered, turned off) lifts it: the counters decide again."""
+    entry = _blocked.get(project.pk)
+    if entry is None:
+        return None
+    until, refusal = entry
+    left = until - time.time()
+    current = {q.name: q.limit for q in _quotas(project, 0)}
+    if left <= 0 or current.get(refusal.quota.name) != refusal.quota.limit:
+        _blocked.pop(project.pk, None)
+        return None
+    return Refusal(refusal.quota, int(left) + 1)  # as consume() says it
+
+
+def forget_refusals() -> None:
+    """Drop what this process remembers of refusals (tests start each from nothing)."""
+    _blocked.clear()
 
 
 def refusal_detail(refusal: Refusal) -> str:

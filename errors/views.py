@@ -28,6 +28,7 @@ from errors.ingest import (
     parse_store,
 )
 from errors.models import ProjectKey
+from errors.ratelimit import Refusal
 
 logger = logging.getLogger(__name__)
 # SDKs stop sending performance data we would only drop (it is not in scope here).
@@ -135,6 +136,8 @@ def _ingest(
     try:
         key = _key_from_request(request)
         project_key = _authenticate(project_id, key) if key else None
+        if project_key is not None and (refusal := quotas.blocked(project_key.project)):
+            return _refused(refusal)  # before the body is read
         body = _read_body(request, limits)
         reader = open_body(body, request.META.get("HTTP_CONTENT_ENCODING", ""), limits)
         if project_key is None:
@@ -142,13 +145,12 @@ def _ingest(
             # authenticate, and only then decode and parse the rest.
             dsn = envelope_header(reader, limits).get("dsn") if parse is parse_envelope else None
             project_key = _authenticate(project_id, key_from_dsn(dsn))
+            if refusal := quotas.blocked(project_key.project):
+                return _refused(refusal)
         envelope = parse(reader, limits)
         project = project_key.project
-        if envelope.event is not None:
-            refusal = quotas.admit(project, len(envelope.event))
-            if refusal:
-                detail = quotas.refusal_detail(refusal)
-                return _answer(429, {"detail": detail}, **quotas.refusal_headers(refusal))
+        if envelope.event is not None and (refusal := quotas.admit(project, len(envelope.event))):
+            return _refused(refusal)
         services.enqueue(project.pk, envelope)
     except IngestError as exc:
         return _error(exc)
@@ -158,6 +160,11 @@ def _ingest(
         return _answer(503, {"detail": "storage unavailable, retry later"}, **{"Retry-After": "30"})
     body_out: dict[str, object] = {"id": envelope.event_id} if envelope.event_id else {}
     return _answer(200, body_out, **{"X-Sentry-Rate-Limits": DROPPED_CATEGORIES})
+
+
+def _refused(refusal: Refusal) -> HttpResponse:
+    detail = quotas.refusal_detail(refusal)
+    return _answer(429, {"detail": detail}, **quotas.refusal_headers(refusal))
 
 
 @csrf_exempt

@@ -111,6 +111,9 @@ def gz(data: bytes) -> bytes:
 
 @pytest.fixture(name="project")
 def project_fixture(db: Any) -> tuple[ErrorProject, ProjectKey]:
+    from errors import quotas
+
+    quotas.forget_refusals()  # a refusal remembered from an earlier test's project
     return services.create_project("billing")
 
 

@@ -16,7 +16,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from alerts.models import Alert
-from errors import ratelimit, services
+from errors import ratelimit, services, views
 from errors.models import ErrorReport, InboxEvent, Issue, QuotaCounter
 from errors.quotas import OVERFLOW_FINGERPRINT
 from tests.fixtures_errors import envelope_bytes, make_event, post_envelope, project_fixture  # noqa: F401
@@ -76,8 +76,36 @@ def test_a_refused_event_uses_up_no_quota(client, project):
     with override_settings(REDIS_URL=""):
         assert post(client, proj, key, event_of_size(10_000)).status_code == 200
         assert post(client, proj, key, event_of_size(10_000)).status_code == 429
-        # The refused 10 KB were not counted: 4 KB more still fit.
-        assert post(client, proj, key, event_of_size(4_000)).status_code == 200
+    # The refused 10 KB were not counted.
+    counter = QuotaCounter.objects.get(key__contains=":bytes_per_minute:")
+    assert counter.value < 15_000 - 4_000
+
+
+@pytest.mark.django_db
+def test_once_refused_a_project_is_refused_before_its_bodies_are_read(client, project):
+    """A client that ignores Retry-After costs a header lookup per request until the window
+    reopens: the body is not read (garbage gets the 429, not a 400). Changing the quota lifts
+    the remembered refusal at once."""
+    proj, key = project
+    proj.rate_limit_per_minute = 1
+    proj.save()
+    minute = timezone.now().replace(second=5, microsecond=0)
+    with time_machine.travel(minute, tick=False), override_settings(REDIS_URL=""):
+        assert post(client, proj, key, make_event()).status_code == 200
+        assert post(client, proj, key, make_event()).status_code == 429
+        garbage = post_envelope(client, proj.pk, b"\xff" * 100_000, key=key)
+        assert garbage.status_code == 429
+        assert garbage["Retry-After"] == "56"
+        assert InboxEvent.objects.count() == 1
+        assert post(client, proj, key, make_event()).status_code == 429  # still this minute
+    later = minute + timedelta(minutes=1)
+    with time_machine.travel(later, tick=False), override_settings(REDIS_URL=""):
+        assert post(client, proj, key, make_event()).status_code == 200
+        assert post(client, proj, key, make_event()).status_code == 429
+        proj.rate_limit_per_minute = 5
+        proj.save()
+        views._KEYS.clear()  # the project is read again (the key cache lasts 10 s)
+        assert post(client, proj, key, make_event()).status_code == 200
 
 
 @pytest.mark.django_db
