@@ -57,6 +57,38 @@ from bench.bench_errors import (  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 SECONDS = int(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("BENCH_HOSTILE_SECONDS", "60"))
 HEALTH_RATE = 20
+# The load generators run on their own CPUs, as they would on other machines: the server
+# (gunicorn and the Celery worker) gets the first half of this process's CPUs, the clients the
+# rest (PostgreSQL and Redis are not pinned). BENCH_HOSTILE_PIN=0 turns this off.
+_CPUS = sorted(os.sched_getaffinity(0))
+PIN = os.environ.get("BENCH_HOSTILE_PIN", "1") != "0" and len(_CPUS) >= 2
+SERVER_CPUS = set(_CPUS[: len(_CPUS) // 2]) if PIN else set(_CPUS)
+CLIENT_CPUS = set(_CPUS[len(_CPUS) // 2 :]) if PIN else set(_CPUS)
+
+
+def _on_server_cpus() -> None:
+    os.sched_setaffinity(0, SERVER_CPUS)
+
+
+def _pinned(target: object, *args: object) -> None:
+    """A client process's entry point: move to the clients' CPUs, then run `target`."""
+    os.sched_setaffinity(0, CLIENT_CPUS)
+    target(*args)  # type: ignore[operator]
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children so far."""
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        for p in [root, *root.children(recursive=True)]:
+            times = p.cpu_times()
+            total += times.user + times.system
+    except psutil.Error:
+        pass
+    return total
+
+
 VALID_CONNECTIONS = 4
 HOSTILE_CONNECTIONS = 4
 WEB_WORKERS = int(os.environ.get("BENCH_HOSTILE_WEB_WORKERS", "2"))
@@ -259,17 +291,18 @@ def phase(
     out: multiprocessing.Queue = multiprocessing.Queue()
     path = f"/api/{project_id}/envelope/"
     procs = [
-        multiprocessing.Process(target=_poll_health, args=(port, SECONDS, out)),
+        multiprocessing.Process(target=_pinned, args=(_poll_health, port, SECONDS, out)),
         multiprocessing.Process(
-            target=_send_valid, args=(port, path, auth, templates, SECONDS, out)
+            target=_pinned, args=(_send_valid, port, path, auth, templates, SECONDS, out)
         ),
     ]
     if hostile:
         procs.append(
             multiprocessing.Process(
-                target=_send_hostile, args=(port, *attacked, hostile, SECONDS, out)
+                target=_pinned, args=(_send_hostile, port, *attacked, hostile, SECONDS, out)
             )
         )
+    cpu0 = {k: tree_cpu_seconds(v.procs[0].pid) for k, v in samplers.items()}
     t0 = time.perf_counter()
     for p in procs:
         p.start()
@@ -280,6 +313,7 @@ def phase(
     for p in procs:
         p.join()
     wall = time.perf_counter() - t0
+    cpu = {k: tree_cpu_seconds(v.procs[0].pid) - cpu0[k] for k, v in samplers.items()}
     latencies = results["health"][0]
     accepted = results["valid"][0]
     qs = statistics.quantiles(latencies, n=100, method="inclusive")
@@ -296,13 +330,16 @@ def phase(
         "web_peak_mib": samplers["web"].peak / MiB,
         "worker_peak_mib": samplers["worker"].peak / MiB,
         "wall": wall,
+        "web_cpu_s": cpu["web"],
+        "worker_cpu_s": cpu["worker"],
     }
     print(
         f"{name}: health p50 {summary['health_p50_ms']:.1f} ms, p99 "
         f"{summary['health_p99_ms']:.1f} ms, max {summary['health_max_ms']:.0f} ms "
         f"({len(latencies)} polls, statuses {results['health'][1]}); valid events accepted "
         f"{summary['valid_per_s']:.1f}/s (statuses {results['valid'][1]}); peak RSS web "
-        f"{summary['web_peak_mib']:.0f} MiB, worker {summary['worker_peak_mib']:.0f} MiB",
+        f"{summary['web_peak_mib']:.0f} MiB, worker {summary['worker_peak_mib']:.0f} MiB; "
+        f"server CPU web {cpu['web']:.1f} s, worker {cpu['worker']:.1f} s in {wall:.0f} s",
         flush=True,
     )
     for kind, counts in sorted(summary["hostile"].items()):  # type: ignore[union-attr]
@@ -383,6 +420,7 @@ def main() -> int:
                 "--log-level", "warning", "--keep-alive", "30", "--timeout", "60",
             ],
             cwd=ROOT, env=env, stdout=server_log, stderr=subprocess.STDOUT,
+            preexec_fn=_on_server_cpus,
         )  # fmt: skip
         worker = subprocess.Popen(
             [
@@ -390,6 +428,7 @@ def main() -> int:
                 "--concurrency=1", "--without-mingle", "--without-gossip", "-Q", "celery,ingest",
             ],
             cwd=ROOT, env=env, stdout=server_log, stderr=subprocess.STDOUT,
+            preexec_fn=_on_server_cpus,
         )  # fmt: skip
         _wait_port(port)
         samplers = {"web": MemorySampler(), "worker": MemorySampler()}
@@ -408,7 +447,11 @@ def main() -> int:
         print(
             f"health p99 with/without hostile traffic: x{p99:.2f}; valid accepted/s "
             f"without/with: x{rate:.2f} (target: both within 1.2x; "
-            f"{psutil.cpu_count()} CPUs shared by server, worker and clients)"
+            + (
+                f"server on CPUs {sorted(SERVER_CPUS)}, clients on {sorted(CLIENT_CPUS)})"
+                if PIN
+                else f"{psutil.cpu_count()} CPUs shared by server, worker and clients)"
+            )
         )
         ids_file = Path(var_dir) / "accepted.txt"
         ids = [*base["accepted_ids"], *mixed["accepted_ids"]]  # type: ignore[misc]
