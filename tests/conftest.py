@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,7 +24,19 @@ from django.conf import settings
 from django.contrib.auth.models import Permission, User
 from django.db import connection
 
+from tests.gunicorn_server import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
+
+# Every fixture module, registered once for the whole suite (tests import only their helpers).
+pytest_plugins = [
+    "tests.fixtures_alerts",
+    "tests.fixtures_backups",
+    "tests.fixtures_errors",
+    "tests.fixtures_health",
+    "tests.fixtures_maintenance",
+    "tests.fixtures_metrics",
+]
 
 
 def _redis_reachable(url: str) -> bool:
@@ -84,12 +95,6 @@ def redis_url() -> str:
     if not url or not _redis_reachable(url):
         pytest.skip("needs Redis: set REDIS_URL")
     return url
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def database_url_for_subprocess() -> str:

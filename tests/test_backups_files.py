@@ -15,8 +15,6 @@ from backups.errors import BackupError
 from backups.models import Backup
 from tests.backups_support import read_tree, write_tree
 
-pytest_plugins = ["tests.fixtures_backups"]
-
 FILES = {
     "avatars/alice.png": b"\x89PNG" + os.urandom(2000),
     "docs/report.txt": b"quarterly report\n" * 100,

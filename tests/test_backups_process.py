@@ -23,8 +23,6 @@ from backups.models import Backup
 from tests.backups_support import write_tree
 from tests.conftest import ROOT, subprocess_env
 
-pytest_plugins = ["tests.fixtures_backups"]
-
 
 def _manage(*args: str, env: dict[str, str], out: Path) -> subprocess.Popen[bytes]:
     with open(out, "wb") as fh:

@@ -18,8 +18,6 @@ from backups import services
 from backups.errors import PartialRestore
 from tests.backups_support import databases_like, query, read_tree, scratch_db, write_tree
 
-pytest_plugins = ["tests.fixtures_backups"]
-
 pytestmark = [pytest.mark.postgres]
 
 

@@ -14,8 +14,6 @@ from backups.errors import BackupError
 from backups.models import Backup
 from tests.backups_support import query, read_tree, scratch_db, write_tree
 
-pytest_plugins = ["tests.fixtures_backups"]
-
 
 def keys(s3: dict[str, Any]) -> list[str]:
     listing = s3["client"].list_objects_v2(Bucket=s3["bucket"], Prefix="console/")

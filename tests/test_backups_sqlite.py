@@ -15,8 +15,6 @@ from backups.errors import BackupError
 from backups.models import Backup
 from tests.backups_support import on_postgres
 
-pytest_plugins = ["tests.fixtures_backups"]
-
 pytestmark = pytest.mark.skipif(on_postgres(), reason="runs on the SQLite test database")
 
 

@@ -19,8 +19,6 @@ from backups.errors import BackupError
 from backups.models import Backup
 from tests.backups_support import read_tree, write_tree
 
-pytest_plugins = ["tests.fixtures_backups"]
-
 WAYS = [
     pytest.param(True, id="tarfile-data-filter"),
     pytest.param(False, id="own-check"),

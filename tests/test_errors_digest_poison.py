@@ -40,7 +40,7 @@ from errors.inbox import INTERRUPTED, claim
 from errors.ingest import Envelope
 from errors.models import ErrorProject, ErrorReport, InboxEvent, Issue
 from tests.conftest import ROOT, free_port, route_digest_to, subprocess_env
-from tests.fixtures_errors import make_event, project_fixture  # noqa: F401
+from tests.fixtures_errors import make_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

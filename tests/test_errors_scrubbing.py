@@ -14,7 +14,7 @@ from errors import services
 from errors.ingest import Envelope
 from errors.models import ErrorReport
 from errors.scrubbing import MAX_DEPTH, MAX_ITEMS, MAX_KEY_LENGTH, MAX_STRING_LENGTH, Scrubber
-from tests.fixtures_errors import make_event, post_envelope, project_fixture  # noqa: F401
+from tests.fixtures_errors import make_event, post_envelope
 
 pytestmark = pytest.mark.django_db
 SECRETS = [
