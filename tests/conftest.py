@@ -24,7 +24,7 @@ from django.conf import settings
 from django.contrib.auth.models import Permission, User
 from django.db import connection
 
-from tests.gunicorn_server import free_port
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from celery import shared_task
 
-from tests.gunicorn_server import free_port
+from tests.servers import free_port
 
 # Not imported from tests.conftest: the test worker imports this module, and conftest needs
 # pytest and Django's auth models at import time.

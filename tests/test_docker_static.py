@@ -27,7 +27,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from tests.conftest import ROOT, database_url_for_subprocess
-from tests.gunicorn_server import start_gunicorn
+from tests.servers import start_gunicorn
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -12,7 +12,7 @@ import pytest
 from errors.models import InboxEvent
 from tests.conftest import subprocess_env
 from tests.fixtures_errors import auth_header, envelope_bytes, make_event
-from tests.gunicorn_server import start_gunicorn
+from tests.servers import start_gunicorn
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

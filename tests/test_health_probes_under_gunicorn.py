@@ -15,7 +15,7 @@ import pytest
 from health.models import ExternalService
 from tests.conftest import subprocess_env
 from tests.fixtures_health import SilentServer
-from tests.gunicorn_server import start_gunicorn
+from tests.servers import start_gunicorn
 
 TOKEN = "gunicorn-test-health-token-0123456789"
 

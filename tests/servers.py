@@ -1,8 +1,10 @@
-"""Start a real gunicorn on a free loopback port, wait until it answers, and stop it.
+"""Real local servers for the tests and the benchmarks (bench/ imports this module too).
 
-One helper for the tests and the benchmarks (bench/ imports it too), so neither writes its own
-Popen / poll / terminate loop. It imports neither pytest nor Django: the caller passes the
-environment (tests build it with `tests.conftest.subprocess_env`, benchmarks with `bench.harness`).
+`start_gunicorn` starts a real gunicorn on a free loopback port, waits until it answers and
+stops it, so neither writes its own Popen / poll / terminate loop; `SilentServer` is a
+dependency that accepts connections and never answers. The module imports neither pytest nor
+Django: the caller passes the environment (tests build it with `tests.conftest.subprocess_env`,
+benchmarks with `bench.harness.app_env`).
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import http.client
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -64,9 +67,9 @@ class Gunicorn:
             self.process.wait()
 
 
-def _answers(port: int, path: str) -> bool:
-    """True once a request to `path` gets any HTTP answer (a worker is serving)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+def _answers(port: int, path: str, wait: float) -> bool:
+    """True once a request to `path` gets any HTTP answer within `wait` s (a worker serves)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=wait)
     try:
         conn.request("GET", path, headers={"Host": "127.0.0.1"})
         conn.getresponse().read()
@@ -80,7 +83,9 @@ def _answers(port: int, path: str) -> bool:
 def wait_until_serving(server: Gunicorn, ready_path: str, timeout: float) -> None:
     """Poll `ready_path` until it answers; raise with the log's tail if gunicorn exits or hangs."""
     deadline = time.monotonic() + timeout
-    while not _answers(server.port, ready_path):
+    # Each try waits up to 2 s (more for a slow start, e.g. under valgrind) for its answer.
+    wait = max(2.0, timeout / 30)
+    while not _answers(server.port, ready_path, wait):
         if server.process.poll() is not None:
             raise RuntimeError(f"gunicorn exited {server.process.returncode}: {server.tail()}")
         if time.monotonic() > deadline:
@@ -96,12 +101,14 @@ def start_gunicorn(
     prefix: Sequence[str] = (),
     ready_path: str = "/health/live",
     timeout: float = 30,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> Gunicorn:
     """Start gunicorn on a free port and return once `ready_path` answers.
 
     `with start_gunicorn(...) as server:` stops it on the way out; else call `server.stop()`.
     `options` are gunicorn's own (e.g. "--workers", "2"); `prefix` runs it through a wrapper
-    (e.g. the Docker image's start script). Output goes to `log`, else nowhere.
+    (e.g. the Docker image's start script). Output goes to `log`, else nowhere; `timeout` bounds
+    the wait for the first answer.
     """
     port = free_port()
     out: IO[bytes] | int = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
@@ -112,6 +119,7 @@ def start_gunicorn(
             env=dict(env),
             stdout=out,
             stderr=subprocess.STDOUT,
+            preexec_fn=preexec_fn,  # noqa: PLW1509 (benchmarks pin gunicorn to one core)
         )
     finally:
         if not isinstance(out, int):
@@ -123,3 +131,31 @@ def start_gunicorn(
         server.stop()
         raise
     return server
+
+
+class SilentServer:
+    """Accepts TCP connections and never answers: a hung dependency."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = int(self.sock.getsockname()[1])
+        self.clients: list[socket.socket] = []
+        self._stop = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.clients.append(conn)
+
+    def close(self) -> None:
+        self._stop = True
+        for conn in self.clients:
+            conn.close()
+        self.sock.close()
