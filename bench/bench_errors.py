@@ -321,6 +321,14 @@ def accept_phase(
     return accept_rate, sampler
 
 
+def _digest_cpu(process: subprocess.Popen[str]) -> float:
+    """The CPU seconds a digest worker reports when it is done (exit if it failed)."""
+    out, _ = process.communicate()
+    if process.returncode != 0:
+        raise SystemExit("digest worker failed")
+    return float(out.split()[-1])
+
+
 def digest_phase(
     env: dict[str, str], db: ScratchDatabase, sampler: MemorySampler, total: int
 ) -> float:
@@ -343,12 +351,7 @@ def digest_phase(
         for _ in range(digesters)
     ]
     sampler.procs = [psutil.Process(p.pid) for p in procs]
-    digest_cpu = 0.0
-    for p in procs:
-        out, _ = p.communicate()
-        if p.returncode != 0:
-            raise SystemExit("digest worker failed")
-        digest_cpu += float(out.split()[-1])
+    digest_cpu = sum(map(_digest_cpu, procs))
     digest_wall = time.perf_counter() - t0
     digest_pg = pg.used()
     pg.stop.set()
