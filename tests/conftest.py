@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +24,7 @@ from django.conf import settings
 from django.contrib.auth.models import Permission, User
 from django.db import connection
 
-from tests.servers import free_port
+from tests.servers import celery_worker_argv, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -164,22 +163,9 @@ def _start_worker(
     """`celery worker` (solo pool) consuming `queues`; returns once its log says it is ready."""
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "opsconsole",
-                "worker",
-                "--pool=solo",
-                "--loglevel=INFO",
-                "-n",
-                hostname,
-                "-Q",
-                queues,
-                "--without-mingle",
-                "--without-gossip",
-            ],
+            celery_worker_argv(
+                hostname, queues, "--pool=solo", "--without-mingle", "--without-gossip"
+            ),
             cwd=ROOT,
             env=env,
             stdout=out,

@@ -35,6 +35,15 @@ def gunicorn_argv(port: int, *options: str, app: str = "opsconsole.wsgi:applicat
     return [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}", *options]
 
 
+def celery_worker_argv(hostname: str, queues: str, *options: str) -> list[str]:
+    """`python -m celery -A opsconsole worker` named `hostname`, consuming `queues` (comma
+    separated), logging at INFO, with `options` (pool, mingle, gossip, ...)."""
+    return [
+        *(sys.executable, "-m", "celery", "-A", "opsconsole", "worker", "--loglevel=INFO"),
+        *("-n", hostname, "-Q", queues, *options),
+    ]
+
+
 @dataclass
 class Gunicorn:
     """A running gunicorn: its master process, port, base URL and log file (or None)."""
