@@ -30,11 +30,23 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.harness import (  # noqa: E402
+    BENCH,
+    ROOT,
+    MemorySampler,
+    ScratchDatabase,
+    app_env,
+    error_project,
+    manage,
+    percentile_ms,
+    scratch_database,
+    start_gunicorn,
+)
+
 BUGSINK_EVENTS_PER_SECOND = 30.0
 EVENTS = int(os.environ.get("BENCH_ERRORS_EVENTS", "15000"))
 PACED_SECONDS = int(os.environ.get("BENCH_ERRORS_PACED_SECONDS", "10"))
@@ -149,82 +161,7 @@ def envelope(n: int) -> bytes:
     return gzip.compress(b"\n".join([header.encode(), item.encode(), payload]), compresslevel=9)
 
 
-# --- processes ------------------------------------------------------------------------------
-def bench_database() -> tuple[str, object]:
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith(("postgres://", "postgresql://")):
-        import psycopg
-
-        parts = urlsplit(url)
-        name = parts.path.lstrip("/") + "_bench"
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-        def drop() -> None:
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-        return urlunsplit(parts._replace(path="/" + name)), drop
-    tmp = tempfile.mkdtemp(prefix="bench-errors-")
-    return f"sqlite:///{tmp}/bench.sqlite3", lambda: None
-
-
-def child_env(database_url: str, var_dir: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="opsconsole.settings",
-        DATABASE_URL=database_url,
-        OPS_ENVIRONMENT="development",
-        DEBUG="0",
-        SECRET_KEY="bench-" + "x" * 50,
-        ALLOWED_HOSTS="127.0.0.1",
-        LOG_LEVEL="WARNING",
-        OPS_ERRORS_CAPTURE="1",  # as in production: our own sentry-sdk integration is on
-        OPS_VAR_DIR=var_dir,
-        PYTHONPATH=str(ROOT),
-    )
-    # The kick would enqueue Celery messages nobody consumes here; digest runs separately.
-    env["CELERY_BROKER_URL"] = "memory://"
-    return env
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    if out.returncode:
-        raise SystemExit(f"manage.py {' '.join(args)} failed: {out.stderr[-2000:]}")
-    return out.stdout
-
-
-class MemorySampler(threading.Thread):
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.procs: list[psutil.Process] = []
-        self.peak = 0
-        self.samples: list[int] = []
-        self.stop = threading.Event()
-
-    def watch(self, pid: int) -> None:
-        root = psutil.Process(pid)
-        self.procs = [root]
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            total = 0
-            for root in list(self.procs):
-                try:
-                    for p in [root, *root.children(recursive=True)]:
-                        total += p.memory_info().rss
-                except psutil.Error:
-                    continue
-            if total:
-                self.samples.append(total)
-                self.peak = max(self.peak, total)
-            time.sleep(0.25)
-
-
+# --- load ------------------------------------------------------------------------------------
 def _send_worker(args: tuple[int, str, str, list[bytes], float, int]) -> list[float]:
     """One client process: threads on keep-alive connections, latencies in seconds."""
     port, path, auth, bodies, rate, threads = args
@@ -284,20 +221,6 @@ def send(
     return wall, [lat for r in results for lat in r]
 
 
-def pct(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000
-
-
-DIGEST_SCRIPT = """
-import time
-import django; django.setup()
-from errors.digest import digest_batch
-while digest_batch():
-    pass
-print("cpu", time.process_time())
-"""
-
-
 def tree_cpu(root: psutil.Process) -> float:
     total = 0.0
     for p in [root, *root.children(recursive=True)]:
@@ -346,180 +269,156 @@ class PostgresCpu(threading.Thread):
         return sum(last - first for first, last in self.seen.values())
 
 
-def main() -> int:
+def accept_phase(
+    env: dict[str, str], db: ScratchDatabase, path: str, auth: str, bodies: list[bytes]
+) -> tuple[float, MemorySampler]:
+    """Parts 1, 2 and 4 (web side): the saturation burst, then the paced load, against
+    gunicorn; returns the accepted events/s at saturation and the running memory sampler."""
     cpu = psutil.cpu_count()
-    database_url, drop = bench_database()
-    var_dir = tempfile.mkdtemp(prefix="bench-errors-var-")
-    env = child_env(database_url, var_dir)
-    engine = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
-    try:
-        print(f"setting up ({engine}, cache {'Redis' if os.environ.get('REDIS_URL') else 'DB'})")
-        manage(env, "migrate", "--noinput")
-        created = json.loads(manage(env, "createerrorproject", "bench", "--json"))
-        manage(
-            env,
-            "shell",
-            "-c",
-            "from errors.models import ErrorProject; "
-            # Quotas that are counted on every event (their cost is measured) but never hit.
-            "ErrorProject.objects.filter(name='bench').update(rate_limit_per_minute=10**9, "
-            "bytes_per_minute=2**50, bytes_per_day=2**50)",
+    workers = int(os.environ.get("BENCH_ERRORS_WEB_WORKERS", "2"))
+    sampler = MemorySampler()
+    sampler.start()
+    with start_gunicorn(
+        "-w", str(workers), "-k", WORKER_CLASS, "--threads", str(THREADS),
+        "--log-level", "warning", "--keep-alive", "30",
+        app="opsconsole.wsgi", env=env, ready_path="/health/live",
+    ) as server:  # fmt: skip
+        port = server.port
+        sampler.watch(server.process.pid)
+        time.sleep(1)
+        idle_rss = sampler.samples[-1] if sampler.samples else 0
+        burst, paced = bodies[:EVENTS], bodies[EVENTS:]
+        web = psutil.Process(server.process.pid)
+        cpu0, pg = tree_cpu(web), PostgresCpu(db.name)
+        pg.start()
+        wall, lat = send(port, path, auth, burst, rate=0)
+        web_ms = (tree_cpu(web) - cpu0) / len(burst) * 1000
+        pg_ms = pg.used() / len(burst) * 1000
+        pg.stop.set()
+        accept_rate = len(burst) / wall
+        print(
+            f"saturation: {len(burst)} events in {wall:.1f}s = {accept_rate:.0f} events/s "
+            f"accepted, p50 {percentile_ms(lat, 50):.1f} ms, p99 {percentile_ms(lat, 99):.1f} ms "
+            f"({CONCURRENCY} connections, gunicorn {workers} {WORKER_CLASS} workers "
+            f"x {THREADS} threads)"
         )
-        key = urlsplit(created["dsn"]).username
-        path = f"/api/{created['project_id']}/envelope/"
-        auth = f"Sentry sentry_key={key}, sentry_version=7, sentry_client=sentry.python/2.75.0"
+        print(
+            f"server CPU per accepted event: gunicorn {web_ms:.2f} ms"
+            + (f" + PostgreSQL {pg_ms:.2f} ms" if db.engine == "PostgreSQL" else " (SQLite: in it)")
+            + f"; with {cpu} idle cores that is at most "
+            f"{cpu * 1000 / (web_ms + pg_ms):.0f} events/s (derived, not measured)"
+        )
+        wall_p, lat_p = send(port, path, auth, paced, rate=PACED_RATE)
+        print(
+            f"paced {PACED_RATE}/s for {PACED_SECONDS}s: achieved {len(paced) / wall_p:.0f} "
+            f"events/s, p50 {percentile_ms(lat_p, 50):.1f} ms, "
+            f"p99 {percentile_ms(lat_p, 99):.1f} ms"
+        )
+        print(
+            f"web memory through the {len(bodies)}-event burst: idle {idle_rss / 2**20:.0f} MiB, "
+            f"peak {sampler.peak / 2**20:.0f} MiB (gunicorn master + {workers} workers)"
+        )
+    return accept_rate, sampler
 
+
+def _digest_cpu(process: subprocess.Popen[str]) -> float:
+    """The CPU seconds a digest worker reports when it is done (exit if it failed)."""
+    out, _ = process.communicate()
+    if process.returncode != 0:
+        raise SystemExit("digest worker failed")
+    return float(out.split()[-1])
+
+
+def digest_phase(
+    env: dict[str, str], db: ScratchDatabase, sampler: MemorySampler, total: int
+) -> float:
+    """Parts 3 and 4 (digest side): digest workers drain the inbox the load left; checks that
+    every event was stored and returns the grouped + stored events/s."""
+    cpu = psutil.cpu_count()
+    digesters = 2 if db.engine == "PostgreSQL" else 1
+    sampler.peak = 0
+    sampler.samples = []
+    t0, pg = time.perf_counter(), PostgresCpu(db.name)
+    pg.start()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(BENCH / "errors_digest.py")],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(digesters)
+    ]
+    sampler.procs = [psutil.Process(p.pid) for p in procs]
+    digest_cpu = sum(map(_digest_cpu, procs))
+    digest_wall = time.perf_counter() - t0
+    digest_pg = pg.used()
+    pg.stop.set()
+    sampler.stop.set()
+    stored = manage(
+        env,
+        "shell",
+        "-c",
+        "from errors.models import ErrorReport, Issue, InboxEvent; "
+        "print(ErrorReport.objects.count(), Issue.objects.count(), InboxEvent.objects.count())",
+    ).split()[-3:]
+    reports, issues, left = map(int, stored)
+    digest_rate = reports / digest_wall
+    print(
+        f"digest: {reports} events grouped into {issues} issues and stored in "
+        f"{digest_wall:.1f}s = {digest_rate:.0f} events/s ({digesters} worker process"
+        f"{'es' if digesters > 1 else ''}, batches of 500), inbox left {left}; "
+        f"digest memory peak {sampler.peak / 2**20:.0f} MiB"
+    )
+    per_event = (digest_cpu + digest_pg) / reports * 1000
+    print(
+        f"digest CPU per event: worker {digest_cpu / reports * 1000:.2f} ms"
+        + (
+            f" + PostgreSQL {digest_pg / reports * 1000:.2f} ms"
+            if db.engine == "PostgreSQL"
+            else " (SQLite: in it)"
+        )
+        + f"; with {cpu} idle cores that is at most "
+        f"{cpu * 1000 / per_event:.0f} events/s (derived, not measured)"
+    )
+    if reports != total or left:
+        raise SystemExit(f"lost events: sent {total}, stored {reports}, inbox {left}")
+    return digest_rate
+
+
+def main() -> int:
+    with scratch_database("bench") as db:
+        env = app_env(
+            db.url,
+            tempfile.mkdtemp(prefix="bench-errors-var-"),
+            OPS_ERRORS_CAPTURE="1",  # as in production: our own sentry-sdk integration is on
+            # The kick would enqueue Celery messages nobody consumes here; digest runs apart.
+            CELERY_BROKER_URL="memory://",
+        )
+        cache = "Redis" if os.environ.get("REDIS_URL") else "DB"
+        print(f"setting up ({db.engine}, cache {cache})")
+        # Quotas that are counted on every event (their cost is measured) but never hit.
+        path, auth = error_project(
+            env, "bench", "rate_limit_per_minute=10**9, bytes_per_minute=2**50, bytes_per_day=2**50"
+        )
         total = EVENTS + PACED_RATE * PACED_SECONDS
         t0 = time.perf_counter()
         with multiprocessing.Pool(2) as pool:
             bodies = pool.map(envelope, range(total), chunksize=200)
-        sizes = [len(b) for b in bodies]
         print(
             f"built {total} envelopes in {time.perf_counter() - t0:.0f}s: "
-            f"{statistics.mean(sizes) / 1024:.1f} KiB gzip on average"
+            f"{statistics.mean(map(len, bodies)) / 1024:.1f} KiB gzip on average"
         )
-
-        port = _free_port()
-        workers = int(os.environ.get("BENCH_ERRORS_WEB_WORKERS", "2"))
-        gunicorn = subprocess.Popen(
-            [
-                sys.executable, "-m", "gunicorn", "opsconsole.wsgi", "-b", f"127.0.0.1:{port}",
-                "-w", str(workers), "-k", WORKER_CLASS, "--threads", str(THREADS),
-                "--log-level", "warning",
-                "--keep-alive", "30",
-            ],
-            cwd=ROOT, env=env,
-        )  # fmt: skip
-        sampler = MemorySampler()
-        sampler.start()
-        try:
-            _wait_port(port)
-            sampler.watch(gunicorn.pid)
-            time.sleep(1)
-            idle_rss = sampler.samples[-1] if sampler.samples else 0
-            burst, paced = bodies[:EVENTS], bodies[EVENTS:]
-            web = psutil.Process(gunicorn.pid)
-            cpu0, pg = tree_cpu(web), PostgresCpu(urlsplit(database_url).path.lstrip("/"))
-            pg.start()
-            wall, lat = send(port, path, auth, burst, rate=0)
-            web_ms = (tree_cpu(web) - cpu0) / len(burst) * 1000
-            pg_ms = pg.used() / len(burst) * 1000
-            pg.stop.set()
-            accept_rate = len(burst) / wall
-            print(
-                f"saturation: {len(burst)} events in {wall:.1f}s = {accept_rate:.0f} events/s "
-                f"accepted, p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms "
-                f"({CONCURRENCY} connections, gunicorn {workers} {WORKER_CLASS} workers "
-                f"x {THREADS} threads)"
-            )
-            print(
-                f"server CPU per accepted event: gunicorn {web_ms:.2f} ms"
-                + (
-                    f" + PostgreSQL {pg_ms:.2f} ms"
-                    if engine == "PostgreSQL"
-                    else " (SQLite: in it)"
-                )
-                + f"; with {cpu} idle cores that is at most "
-                f"{cpu * 1000 / (web_ms + pg_ms):.0f} events/s (derived, not measured)"
-            )
-            wall_p, lat_p = send(port, path, auth, paced, rate=PACED_RATE)
-            print(
-                f"paced {PACED_RATE}/s for {PACED_SECONDS}s: achieved {len(paced) / wall_p:.0f} "
-                f"events/s, p50 {pct(lat_p, 50):.1f} ms, p99 {pct(lat_p, 99):.1f} ms"
-            )
-            web_peak = sampler.peak
-            print(
-                f"web memory through the {total}-event burst: idle {idle_rss / 2**20:.0f} MiB, "
-                f"peak {web_peak / 2**20:.0f} MiB (gunicorn master + {workers} workers)"
-            )
-        finally:
-            gunicorn.terminate()
-            gunicorn.wait(30)
-
-        digesters = 2 if engine == "PostgreSQL" else 1
-        sampler.peak = 0
-        sampler.samples = []
-        t0, pg = time.perf_counter(), PostgresCpu(urlsplit(database_url).path.lstrip("/"))
-        pg.start()
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-c", DIGEST_SCRIPT],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(digesters)
-        ]
-        sampler.procs = [psutil.Process(p.pid) for p in procs]
-        digest_cpu = 0.0
-        for p in procs:
-            out, _ = p.communicate()
-            if p.returncode != 0:
-                raise SystemExit("digest worker failed")
-            digest_cpu += float(out.split()[-1])
-        digest_wall = time.perf_counter() - t0
-        digest_pg = pg.used()
-        pg.stop.set()
-        sampler.stop.set()
-        stored = manage(
-            env,
-            "shell",
-            "-c",
-            "from errors.models import ErrorReport, Issue, InboxEvent; "
-            "print(ErrorReport.objects.count(), Issue.objects.count(), InboxEvent.objects.count())",
-        ).split()[-3:]
-        reports, issues, left = map(int, stored)
-        digest_rate = reports / digest_wall
-        print(
-            f"digest: {reports} events grouped into {issues} issues and stored in "
-            f"{digest_wall:.1f}s = {digest_rate:.0f} events/s ({digesters} worker process"
-            f"{'es' if digesters > 1 else ''}, batches of 500), inbox left {left}; "
-            f"digest memory peak {sampler.peak / 2**20:.0f} MiB"
-        )
-        per_event = (digest_cpu + digest_pg) / reports * 1000
-        print(
-            f"digest CPU per event: worker {digest_cpu / reports * 1000:.2f} ms"
-            + (
-                f" + PostgreSQL {digest_pg / reports * 1000:.2f} ms"
-                if engine == "PostgreSQL"
-                else " (SQLite: in it)"
-            )
-            + f"; with {cpu} idle cores that is at most "
-            f"{cpu * 1000 / per_event:.0f} events/s (derived, not measured)"
-        )
-        if reports != total or left:
-            raise SystemExit(f"lost events: sent {total}, stored {reports}, inbox {left}")
+        accept_rate, sampler = accept_phase(env, db, path, auth, bodies)
+        digest_rate = digest_phase(env, db, sampler, total)
         print(
             f"vs Bugsink's published {BUGSINK_EVENTS_PER_SECOND:.0f} events/s on 2 vCPU: "
             f"accept x{accept_rate / BUGSINK_EVENTS_PER_SECOND:.1f}, "
             f"grouped+stored x{digest_rate / BUGSINK_EVENTS_PER_SECOND:.1f} "
-            f"(this machine: {cpu} CPUs, client and server sharing them)"
+            f"(this machine: {psutil.cpu_count()} CPUs, client and server sharing them)"
         )
-    finally:
-        drop()  # type: ignore[operator]
     return 0
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_port(port: int) -> None:
-    import socket
-
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("gunicorn did not start")
 
 
 if __name__ == "__main__":

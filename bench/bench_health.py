@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,27 +26,26 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import harness  # noqa: E402
+from bench.harness import ROOT, start_gunicorn  # noqa: E402
+from tests.servers import SilentServer  # noqa: E402
+
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = 50
 TOKEN = "bench-health-token-0123456789abcdef"
 WORKERS = str(os.cpu_count() or 2)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def base_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
-        DJANGO_SETTINGS_MODULE="bench.settings_bench",
+        DJANGO_SETTINGS_MODULE="bench.health_settings",
         DATABASE_URL=os.environ.get(
             "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ops_bench"
         ),
@@ -60,46 +58,13 @@ def base_env(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def gunicorn(**extra: str) -> Any:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "opsconsole.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            WORKERS,
-            "--worker-class",
-            "sync",
-            "--timeout",
-            "30",
-            "--log-level",
-            "warning",
-            "--backlog",
-            "2048",
-        ],
-        cwd=ROOT,
+def gunicorn(**extra: str) -> Iterator[str]:
+    with start_gunicorn(
+        "--workers", WORKERS, "--worker-class", "sync", "--timeout", "30",
+        "--log-level", "warning", "--backlog", "2048",
         env=base_env(**extra),
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/health/live", timeout=1)  # noqa: S310
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("gunicorn did not start") from None
-            time.sleep(0.2)
-    try:
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    ) as server:  # fmt: skip
+        yield server.url
 
 
 def wrk(url: str) -> dict[str, float]:
@@ -133,29 +98,6 @@ def warm(url: str) -> None:
             urllib.request.urlopen(url, timeout=10).read()  # noqa: S310
 
 
-class SilentServer:
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(256)
-        self.port = int(self.sock.getsockname()[1])
-        self.conns: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(conn)
-
-    def close(self) -> None:
-        for c in self.conns:
-            c.close()
-        self.sock.close()
-
-
 def poll_latencies(url: str, seconds: float, threads: int = 10) -> list[float]:
     latencies: list[float] = []
     lock = threading.Lock()
@@ -180,19 +122,12 @@ def poll_latencies(url: str, seconds: float, threads: int = 10) -> list[float]:
 
 
 def manage(*args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=base_env(), check=True)
+    harness.manage(base_env(), *args)
 
 
-def main() -> int:
-    if not shutil.which("wrk"):
-        print("bench_health needs wrk: apt-get install wrk", file=sys.stderr)
-        return 2
-    manage("migrate", "--noinput", "-v0")
-    results: dict[str, Any] = {
-        "connections": CONNECTIONS,
-        "seconds": SECONDS,
-        "gunicorn_sync_workers": int(WORKERS),
-    }
+def load_runs(results: dict[str, Any]) -> None:
+    """wrk against the bare view, /health/live, the stock ready view and ours (cached, then
+    uncached), each on a warmed-up server."""
     with gunicorn() as url:
         warm(f"{url}/bench/ok")
         results["bare_ok"] = wrk(f"{url}/bench/ok")
@@ -205,6 +140,9 @@ def main() -> int:
         warm(f"{url}/health/ready")
         results["ready_uncached"] = wrk(f"{url}/health/ready")
 
+
+def hung_dependency_run() -> dict[str, float]:
+    """/health/ polled for a while with one external service that never answers."""
     hung = SilentServer()
     script = (
         "from health.models import ExternalService as E; "
@@ -212,14 +150,12 @@ def main() -> int:
         f"E.objects.create(name='bench-hung', url='http://127.0.0.1:{hung.port}/', "
         "timeout_seconds=2, allow_private_network=True)"
     )
-    subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=base_env(), check=True
-    )
+    manage("shell", "-c", script)
     try:
         with gunicorn() as url:
             warm(f"{url}/health/live")
             lat = poll_latencies(f"{url}/health/?token={TOKEN}", seconds=max(SECONDS, 10))
-        results["full_with_hung_dependency"] = {
+        return {
             "requests": len(lat),
             "p50_ms": statistics.median(lat),
             "p99_ms": sorted(lat)[int(len(lat) * 0.99) - 1],
@@ -227,21 +163,17 @@ def main() -> int:
             "check_timeout_s": 2.0,
         }
     finally:
-        subprocess.run(
-            [
-                sys.executable,
-                "manage.py",
-                "shell",
-                "-c",
-                "from health.models import ExternalService as E; "
-                "E.objects.filter(name='bench-hung').delete()",
-            ],
-            cwd=ROOT,
-            env=base_env(),
-            check=True,
+        manage(
+            "shell",
+            "-c",
+            "from health.models import ExternalService as E; "
+            "E.objects.filter(name='bench-hung').delete()",
         )
         hung.close()
 
+
+def report(results: dict[str, Any]) -> None:
+    """Print the table and the ratios, and add the ratios to `results`."""
     live_ratio = results["live"]["rps"] / results["bare_ok"]["rps"]
     ready_ratio = results["ready"]["rps"] / results["stock_ready"]["rps"]
     uncached_ratio = results["ready_uncached"]["rps"] / results["stock_ready"]["rps"]
@@ -269,6 +201,21 @@ def main() -> int:
         f"ratio live/bare-ok {live_ratio:.2f}x (target >= 0.9x); ready/stock {ready_ratio:.1f}x "
         f"(target >= 3x); uncached ready/stock {uncached_ratio:.2f}x"
     )
+
+
+def main() -> int:
+    if not shutil.which("wrk"):
+        print("bench_health needs wrk: apt-get install wrk", file=sys.stderr)
+        return 2
+    manage("migrate", "--noinput", "-v0")
+    results: dict[str, Any] = {
+        "connections": CONNECTIONS,
+        "seconds": SECONDS,
+        "gunicorn_sync_workers": int(WORKERS),
+    }
+    load_runs(results)
+    results["full_with_hung_dependency"] = hung_dependency_run()
+    report(results)
     out = ROOT / "var" / "bench"
     out.mkdir(parents=True, exist_ok=True)
     (out / "health.json").write_text(json.dumps(results, indent=2))

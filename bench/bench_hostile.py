@@ -39,22 +39,22 @@ import time
 import uuid
 import zlib
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import brotli
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.bench_errors import (  # noqa: E402
+from bench.harness import (  # noqa: E402
+    BENCH,
+    ROOT,
+    Gunicorn,
     MemorySampler,
-    _free_port,
-    _wait_port,
-    bench_database,
-    child_env,
-    manage,
+    app_env,
+    error_project,
+    scratch_database,
+    start_gunicorn,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 SECONDS = int(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("BENCH_HOSTILE_SECONDS", "60"))
 HEALTH_RATE = 20
 # The load generators run on their own CPUs, as they would on other machines: the server
@@ -347,92 +347,61 @@ def phase(
     return summary
 
 
-COUNT_SCRIPT = """
-import sys
-import django; django.setup()
-from errors.digest import digest_all
-from errors.models import ErrorReport, InboxEvent
-while digest_all():
-    pass
-ids = open(sys.argv[1]).read().split()
-stored = 0
-for i in range(0, len(ids), 5000):
-    stored += ErrorReport.objects.filter(event_id__in=ids[i:i + 5000]).count()
-print(stored, InboxEvent.objects.count())
-"""
-
-
-def main() -> int:
-    database_url, drop = bench_database()
-    var_dir = tempfile.mkdtemp(prefix="bench-hostile-var-")
-    env = child_env(database_url, var_dir)
-    env["CELERY_BROKER_URL"] = os.environ.get("REDIS_URL", "") or "filesystem://"
-    env["LOG_LEVEL"] = "ERROR"
-    engine = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
-    gunicorn = worker = None
+def start_services(env: dict[str, str], log: Path) -> tuple[Gunicorn, subprocess.Popen[bytes]]:
+    """gunicorn (gthread) and one Celery worker, both writing to `log`."""
+    worker = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "opsconsole", "worker", "--loglevel=WARNING",
+            "--concurrency=1", "--without-mingle", "--without-gossip", "-Q", "celery,ingest",
+        ],
+        cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+        preexec_fn=_on_server_cpus,
+    )  # fmt: skip
     try:
-        print(
-            f"setting up ({engine}, broker {'Redis' if os.environ.get('REDIS_URL') else 'files'}"
-            f"), {SECONDS} s per phase",
-            flush=True,
-        )
-        if env["CELERY_BROKER_URL"] == "filesystem://":
-            del env["CELERY_BROKER_URL"]
-        manage(env, "migrate", "--noinput")
-        # The attacker holds one project's DSN (a browser app's: the key is public there); the
-        # valid events are another project's (a backend's), whose limits are lifted so that its
-        # closed loop measures throughput. The attacked project keeps the shipped quotas.
-        created = json.loads(manage(env, "createerrorproject", "backend", "--json"))
-        target = json.loads(manage(env, "createerrorproject", "browser", "--json"))
-        manage(
-            env,
-            "shell",
-            "-c",
-            "from errors.models import ErrorProject; "
-            "ErrorProject.objects.filter(name='backend').update("
-            "rate_limit_per_minute=10**9, bytes_per_minute=0, bytes_per_day=0)",
-        )
-
-        def sentry_auth(dsn: str) -> str:
-            key = urlsplit(dsn).username
-            return f"Sentry sentry_key={key}, sentry_version=7, sentry_client=sentry.python/2.x"
-
-        project_id = int(created["project_id"])
-        auth = sentry_auth(created["dsn"])
-        attacked = (int(target["project_id"]), sentry_auth(target["dsn"]))
-        templates = sdk_envelopes()
-        hostile = hostile_bodies()
-        average = statistics.mean(map(len, templates)) / 1024
-        wire = sum(len(b[3]) for b in hostile) / MiB
-        print(
-            f"{len(templates)} sentry-sdk envelopes (avg {average:.1f} KiB raw); "
-            f"{len(hostile)} hostile bodies, {wire:.1f} MiB on the wire in all",
-            flush=True,
-        )
-
-        port = _free_port()
-        # Server output (a traceback per 500) goes to a file; its count is printed at the end.
-        server_log = open(Path(var_dir) / "server.log", "wb")  # noqa: SIM115
-        gunicorn = subprocess.Popen(
-            [
-                sys.executable, "-m", "gunicorn", "opsconsole.wsgi", "-b", f"127.0.0.1:{port}",
-                "-w", str(WEB_WORKERS), "-k", "gthread", "--threads", str(THREADS),
-                "--log-level", "warning", "--keep-alive", "30", "--timeout", "60",
-            ],
-            cwd=ROOT, env=env, stdout=server_log, stderr=subprocess.STDOUT,
-            preexec_fn=_on_server_cpus,
+        gunicorn = start_gunicorn(
+            "-w", str(WEB_WORKERS), "-k", "gthread", "--threads", str(THREADS),
+            "--log-level", "warning", "--keep-alive", "30", "--timeout", "60",
+            app="opsconsole.wsgi", env=env, log=log, preexec_fn=_on_server_cpus,
         )  # fmt: skip
-        worker = subprocess.Popen(
-            [
-                sys.executable, "-m", "celery", "-A", "opsconsole", "worker", "--loglevel=WARNING",
-                "--concurrency=1", "--without-mingle", "--without-gossip", "-Q", "celery,ingest",
-            ],
-            cwd=ROOT, env=env, stdout=server_log, stderr=subprocess.STDOUT,
-            preexec_fn=_on_server_cpus,
-        )  # fmt: skip
-        _wait_port(port)
+    except BaseException:
+        stop(worker)
+        raise
+    return gunicorn, worker
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def run_phases(
+    env: dict[str, str],
+    var_dir: Path,
+    project: tuple[int, str],
+    attacked: tuple[int, str],
+    templates: list[bytes],
+) -> list[str]:
+    """The baseline phase, then the hostile one, against one gunicorn and worker; prints the
+    ratios and returns the ids of the valid events the server accepted. Valid events go to
+    `project`, hostile ones to `attacked` (project id, X-Sentry-Auth)."""
+    project_id, auth = project
+    hostile = hostile_bodies()
+    average = statistics.mean(map(len, templates)) / 1024
+    wire = sum(len(b[3]) for b in hostile) / MiB
+    print(
+        f"{len(templates)} sentry-sdk envelopes (avg {average:.1f} KiB raw); "
+        f"{len(hostile)} hostile bodies, {wire:.1f} MiB on the wire in all",
+        flush=True,
+    )
+    # Server output (a traceback per 500) goes to a file; its count is printed at the end.
+    gunicorn, worker = start_services(env, var_dir / "server.log")
+    try:
+        port = gunicorn.port
         samplers = {"web": MemorySampler(), "worker": MemorySampler()}
-        samplers["web"].watch(gunicorn.pid)
+        samplers["web"].watch(gunicorn.process.pid)
         samplers["worker"].watch(worker.pid)
         for sampler in samplers.values():
             sampler.start()
@@ -441,47 +410,68 @@ def main() -> int:
         mixed = phase(
             "with hostile", port, project_id, auth, templates, hostile, samplers, attacked
         )
+    finally:
+        gunicorn.stop()
+        stop(worker)
+    p99 = mixed["health_p99_ms"] / base["health_p99_ms"]  # type: ignore[operator]
+    rate = base["valid_per_s"] / mixed["valid_per_s"]  # type: ignore[operator]
+    print(
+        f"health p99 with/without hostile traffic: x{p99:.2f}; valid accepted/s "
+        f"without/with: x{rate:.2f} (target: both within 1.2x; "
+        + (
+            f"server on CPUs {sorted(SERVER_CPUS)}, clients on {sorted(CLIENT_CPUS)})"
+            if PIN
+            else f"{psutil.cpu_count()} CPUs shared by server, worker and clients)"
+        )
+    )
+    return [*base["accepted_ids"], *mixed["accepted_ids"]]  # type: ignore[misc]
 
-        p99 = mixed["health_p99_ms"] / base["health_p99_ms"]  # type: ignore[operator]
-        rate = base["valid_per_s"] / mixed["valid_per_s"]  # type: ignore[operator]
+
+def check_stored(env: dict[str, str], var_dir: Path, ids: list[str]) -> None:
+    """Drain the worker's backlog and check every accepted valid event was stored."""
+    ids_file = var_dir / "accepted.txt"
+    ids_file.write_text("\n".join(ids))
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "hostile_count.py"), str(ids_file)],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if out.returncode:
+        raise SystemExit(f"drain failed: {out.stderr[-2000:]}")
+    stored, left = map(int, out.stdout.split()[-2:])
+    print(f"valid events accepted {len(ids)}, stored {stored}, inbox left {left}")
+    log = (var_dir / "server.log").read_bytes()
+    print(
+        f"server log: {log.count(b'Traceback (most recent call last)')} tracebacks "
+        f"({var_dir / 'server.log'})"
+    )
+    if stored != len(ids):
+        raise SystemExit(f"lost valid events: accepted {len(ids)}, stored {stored}")
+
+
+def main() -> int:
+    broker = os.environ.get("REDIS_URL", "")
+    with scratch_database("bench") as db:
+        var_dir = Path(tempfile.mkdtemp(prefix="bench-hostile-var-"))
+        env = app_env(db.url, var_dir, LOG_LEVEL="ERROR", OPS_ERRORS_CAPTURE="1")
+        env.pop("CELERY_BROKER_URL", None)  # without Redis: the filesystem broker in var_dir
+        if broker:
+            env["CELERY_BROKER_URL"] = broker
         print(
-            f"health p99 with/without hostile traffic: x{p99:.2f}; valid accepted/s "
-            f"without/with: x{rate:.2f} (target: both within 1.2x; "
-            + (
-                f"server on CPUs {sorted(SERVER_CPUS)}, clients on {sorted(CLIENT_CPUS)})"
-                if PIN
-                else f"{psutil.cpu_count()} CPUs shared by server, worker and clients)"
-            )
+            f"setting up ({db.engine}, broker {'Redis' if broker else 'files'}"
+            f"), {SECONDS} s per phase",
+            flush=True,
         )
-        ids_file = Path(var_dir) / "accepted.txt"
-        ids = [*base["accepted_ids"], *mixed["accepted_ids"]]  # type: ignore[misc]
-        ids_file.write_text("\n".join(ids))
-    finally:
-        for proc in (gunicorn, worker):
-            if proc is not None:
-                proc.terminate()
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-    try:
-        out = subprocess.run(
-            [sys.executable, "-c", COUNT_SCRIPT, str(ids_file)],
-            cwd=ROOT, env=env, capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if out.returncode:
-            raise SystemExit(f"drain failed: {out.stderr[-2000:]}")
-        stored, left = map(int, out.stdout.split()[-2:])
-        print(f"valid events accepted {len(ids)}, stored {stored}, inbox left {left}")
-        log = (Path(var_dir) / "server.log").read_bytes()
-        print(
-            f"server log: {log.count(b'Traceback (most recent call last)')} tracebacks "
-            f"({Path(var_dir) / 'server.log'})"
+        # The attacker holds one project's DSN (a browser app's: the key is public there); the
+        # valid events are another project's (a backend's), whose limits are lifted so that its
+        # closed loop measures throughput. The attacked project keeps the shipped quotas.
+        path, auth = error_project(
+            env, "backend", "rate_limit_per_minute=10**9, bytes_per_minute=0, bytes_per_day=0"
         )
-        if stored != len(ids):
-            raise SystemExit(f"lost valid events: accepted {len(ids)}, stored {stored}")
-    finally:
-        drop()  # type: ignore[operator]
+        target_path, target_auth = error_project(env, "browser", "")
+        valid = (int(path.split("/")[2]), auth)
+        attacked = (int(target_path.split("/")[2]), target_auth)
+        ids = run_phases(env, var_dir, valid, attacked, sdk_envelopes())
+        check_stored(env, var_dir, ids)
     return 0
 
 

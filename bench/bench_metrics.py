@@ -28,8 +28,18 @@ from multiprocessing import Pool
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.harness import (  # noqa: E402
+    BENCH,
+    ROOT,
+    Gunicorn,
+    ScratchDatabase,
+    app_env,
+    median_ms,
+    scratch_database,
+    start_gunicorn,
+)
+
 ROUTES = 200
 SERIES = 20
 DAYS = 30
@@ -43,47 +53,22 @@ PARTS = set(os.environ.get("BENCH_PARTS", "1,1b,2,3").split(","))
 
 
 # --- set-up ---------------------------------------------------------------------------------
-def prepare_environment() -> tuple[dict[str, str], Any]:
-    tmp = Path(tempfile.mkdtemp(prefix="bench-metrics-"))
-    env = {
-        "OPS_ENVIRONMENT": "development",
-        "DEBUG": "0",
-        "SECRET_KEY": "bench-" + uuid.uuid4().hex * 2,
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "OPS_VAR_DIR": str(tmp),
-        "LOG_LEVEL": "WARNING",
-        "OPS_METRICS_KEY_PREFIX": f"bench:metrics:{uuid.uuid4().hex[:8]}",
-        "DJANGO_SETTINGS_MODULE": "bench_metrics_settings",
-        "PYTHONPATH": f"{ROOT}:{BENCH}",
-    }
-    url = os.environ.get("DATABASE_URL", "")
-    drop = None
-    if url.startswith(("postgres://", "postgresql://")):
-        import psycopg
-
-        name = f"ops_bench_metrics_{os.getpid()}"
-        base, _, _ = url.rpartition("/")
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        env["DATABASE_URL"] = f"{base}/{name}"
-
-        def drop() -> None:
-            from django.db import connections
-
-            connections.close_all()
-            with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    else:
-        env["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
+def prepare_environment(db: ScratchDatabase, var_dir: str) -> dict[str, str]:
+    """The console's environment on the scratch database, for this process and gunicorn's."""
+    env = app_env(
+        db.url,
+        var_dir,
+        OPS_METRICS_KEY_PREFIX=f"bench:metrics:{uuid.uuid4().hex[:8]}",
+        DJANGO_SETTINGS_MODULE="bench.metrics_settings",
+    )
     os.environ.update(env)
-    sys.path[:0] = [str(ROOT), str(BENCH)]
-    return env, (tmp, drop)
+    return env
 
 
-def cleanup(handle: Any) -> None:
-    tmp, drop = handle
+def cleanup() -> None:
+    """Delete this run's Redis keys and close the connections to the scratch database."""
     from django.conf import settings
+    from django.db import connections
 
     if settings.REDIS_URL:
         from metrics.store import redis_client
@@ -92,15 +77,7 @@ def cleanup(handle: Any) -> None:
         keys = list(client.scan_iter(match=f"{settings.OPS_METRICS_KEY_PREFIX}:*"))
         if keys:
             client.delete(*keys)
-    if drop:
-        drop()
-    shutil.rmtree(tmp, ignore_errors=True)
-
-
-def ms(values: list[float]) -> str:
-    values = sorted(values)
-    p95 = values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
-    return f"median {statistics.median(values) * 1000:7.2f} ms, p95 {p95 * 1000:7.2f} ms"
+    connections.close_all()
 
 
 # --- 1. middleware overhead ------------------------------------------------------------------
@@ -163,53 +140,26 @@ def _pin(cpu: int) -> None:
         os.sched_setaffinity(0, {cpu})
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _gunicorn(port: int, worker_class: str) -> list[str]:
-    """One gunicorn worker serving the console on `port`."""
-    return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "opsconsole.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "1",
-        "--worker-class",
-        worker_class,
-    ]
-
-
-def start_gunicorn(variant: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            *_gunicorn(port, WORKER_CLASS),
-            # gthread: two threads, so the worker always has the next request waiting.
-            *(["--threads", "2", "--keep-alive", "30"] if WORKER_CLASS == "gthread" else []),
-        ],
-        cwd=ROOT,
-        env={**os.environ, **env, "BENCH_MIDDLEWARE": variant},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=lambda: _pin(SERVER_CPU),
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            _client((port, time.monotonic() + 0.05))
-            break
-        except (OSError, RuntimeError):
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"gunicorn ({variant}) did not start")
-        time.sleep(0.2)
-    return proc, port
+def start_server(
+    variant: str,
+    env: dict[str, str],
+    *options: str,
+    worker_class: str = WORKER_CLASS,
+    prefix: tuple[str, ...] = (),
+    timeout: float = 30,
+    pin: int | None = None,
+    **extra_env: str,
+) -> Gunicorn:
+    """One gunicorn worker serving the console with the `variant` middleware set-up; `prefix`
+    wraps it (valgrind), `pin` keeps it on one core."""
+    return start_gunicorn(
+        "--workers", "1", "--worker-class", worker_class, *options,
+        env={**os.environ, **env, "BENCH_MIDDLEWARE": variant, **extra_env},
+        prefix=prefix,
+        ready_path="/trivial/",
+        timeout=timeout,
+        preexec_fn=None if pin is None else lambda: _pin(pin),
+    )  # fmt: skip
 
 
 def _server_cpu(proc: subprocess.Popen[bytes]) -> float:
@@ -226,11 +176,9 @@ def _server_cpu(proc: subprocess.Popen[bytes]) -> float:
     return total
 
 
-def measure(
-    pool: Any, server: tuple[subprocess.Popen[bytes], int], seconds: float
-) -> tuple[float, float]:
+def measure(pool: Any, server: Gunicorn, seconds: float) -> tuple[float, float]:
     """(requests/s, server CPU seconds per request) over one run."""
-    proc, port = server
+    proc, port = server.process, server.port
     cpu = _server_cpu(proc)
     until = time.monotonic() + seconds
     start = time.monotonic()
@@ -244,7 +192,9 @@ def bench_gunicorn(env: dict[str, str]) -> dict[str, dict[str, float]]:
     per round against that round's no-middleware figure (paired), then the median kept."""
     # "control" is a second no-middleware server: its "loss" is the noise floor of the method.
     variants = ["none", "control", "ops", "django_prometheus"]
-    servers = {v: start_gunicorn(v, env) for v in variants}
+    # gthread: two threads, so the worker always has the next request waiting.
+    options = ("--threads", "2", "--keep-alive", "30") if WORKER_CLASS == "gthread" else ()
+    servers = {v: start_server(v, env, *options, pin=SERVER_CPU) for v in variants}
     rps: dict[str, list[float]] = {v: [] for v in variants}
     cpu: dict[str, list[float]] = {v: [] for v in variants}
     try:
@@ -258,9 +208,8 @@ def bench_gunicorn(env: dict[str, str]) -> dict[str, dict[str, float]]:
                     rps[v].append(throughput)
                     cpu[v].append(per_request)
     finally:
-        for proc, _ in servers.values():
-            proc.terminate()
-            proc.wait(timeout=30)
+        for server in servers.values():
+            server.stop()
     out: dict[str, dict[str, float]] = {}
     for v in variants:
         losses = [1 - a / b for a, b in zip(rps[v], rps["none"], strict=True)]
@@ -276,44 +225,6 @@ def bench_gunicorn(env: dict[str, str]) -> dict[str, dict[str, float]]:
     return out
 
 
-IN_PROCESS = """
-import io, json, time, django
-django.setup()
-from django.core.handlers.wsgi import WSGIHandler
-from django.test.utils import override_settings
-import bench_metrics_settings as b
-base = [m for m in b._MIDDLEWARE if m != b.OURS]
-stacks = {
-    "none": base,
-    "ops": list(b._MIDDLEWARE),
-    "django_prometheus": [
-        "django_prometheus.middleware.PrometheusBeforeMiddleware",
-        *base,
-        "django_prometheus.middleware.PrometheusAfterMiddleware",
-    ],
-}
-handlers = {}
-for name, stack in stacks.items():
-    with override_settings(MIDDLEWARE=stack):
-        handlers[name] = WSGIHandler()
-env = {"REQUEST_METHOD": "GET", "PATH_INFO": "/trivial/", "SERVER_NAME": "127.0.0.1",
-       "SERVER_PORT": "80", "wsgi.input": io.BytesIO(), "wsgi.url_scheme": "http",
-       "HTTP_HOST": "127.0.0.1"}
-sr = lambda s, h, e=None: None
-for h in handlers.values():
-    for _ in range(500):
-        h(dict(env), sr)
-best = {name: 1.0 for name in handlers}
-for _ in range(15):
-    for name, h in handlers.items():
-        t = time.perf_counter()
-        for _ in range(2000):
-            h(dict(env), sr)
-        best[name] = min(best[name], (time.perf_counter() - t) / 2000)
-print(json.dumps(best))
-"""
-
-
 def bench_in_process() -> dict[str, float]:
     """Seconds per request through the full WSGI handler for each middleware set-up: three
     handlers in one process, batches alternated, the fastest batch of each kept (other load
@@ -321,7 +232,7 @@ def bench_in_process() -> dict[str, float]:
     import json
 
     res = subprocess.run(
-        [sys.executable, "-c", IN_PROCESS],
+        [sys.executable, str(BENCH / "metrics_in_process.py")],
         cwd=ROOT,
         # django-prometheus's set-up installs its app; each handler picks its own stack.
         env={**os.environ, "BENCH_MIDDLEWARE": "django_prometheus"},
@@ -336,11 +247,6 @@ def bench_in_process() -> dict[str, float]:
 
 # --- 1b. instructions per request under callgrind ---------------------------------------------
 CALLGRIND_REQUESTS = int(os.environ.get("BENCH_CALLGRIND_REQUESTS", "1000"))
-CALLGRIND_C = """
-#include <valgrind/callgrind.h>
-void ops_callgrind_zero(void) { CALLGRIND_ZERO_STATS; }
-void ops_callgrind_dump(void) { CALLGRIND_DUMP_STATS_AT("measured requests"); }
-"""
 
 
 def _get(port: int, path: str) -> None:
@@ -353,42 +259,28 @@ def _callgrind_run(variant: str, env: dict[str, str], lib: Path, out: Path) -> f
     """Instructions per request of one sync gunicorn worker, counted by callgrind over
     CALLGRIND_REQUESTS requests after a warm-up (counters zeroed and dumped by requests)."""
     out.mkdir()
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
+    server = start_server(
+        variant,
+        env,
+        "--timeout",
+        "900",
+        worker_class="sync",
+        prefix=(
             "valgrind",
             "--tool=callgrind",
             f"--callgrind-out-file={out}/callgrind.%p",
             "--dump-instr=no",
             "-q",
-            *_gunicorn(port, "sync"),
-            "--timeout",
-            "900",
-        ],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            **env,
-            "BENCH_MIDDLEWARE": variant,
-            "BENCH_CALLGRIND_LIB": str(lib),
-            "PYTHONHASHSEED": "0",
-            # The flush thread runs on a timer; under valgrind's ~30x slowdown it would run
-            # ~30x as often per request as it does for real. Its cost is measured apart.
-            "OPS_METRICS_FLUSH_INTERVAL": "0",
-        },
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        ),
+        timeout=900,
+        BENCH_CALLGRIND_LIB=str(lib),
+        PYTHONHASHSEED="0",
+        # The flush thread runs on a timer; under valgrind's ~30x slowdown it would run
+        # ~30x as often per request as it does for real. Its cost is measured apart.
+        OPS_METRICS_FLUSH_INTERVAL="0",
     )
+    port = server.port
     try:
-        deadline = time.monotonic() + 900
-        while True:
-            try:
-                _get(port, "/trivial/")
-                break
-            except (OSError, RuntimeError):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn in valgrind ({variant}) did not start") from None
-                time.sleep(1)
         for _ in range(100):
             _get(port, "/trivial/")
         _get(port, "/__callgrind/zero/")
@@ -396,8 +288,7 @@ def _callgrind_run(variant: str, env: dict[str, str], lib: Path, out: Path) -> f
             _get(port, "/trivial/")
         _get(port, "/__callgrind/dump/")
     finally:
-        proc.terminate()
-        proc.wait(timeout=600)
+        server.stop(timeout=600)
     (dump,) = out.glob("callgrind.*.1")  # the worker's dump; the master never dumps early
     for line in dump.read_text().splitlines():
         if line.startswith("summary:"):
@@ -422,10 +313,9 @@ def bench_instructions(env: dict[str, str]) -> None:
     )
     work = Path(tempfile.mkdtemp(prefix="bench-callgrind-"))
     try:
-        (work / "callgrind_control.c").write_text(CALLGRIND_C)
         lib = work / "libopscallgrind.so"
         subprocess.run(
-            ["gcc", "-O2", "-shared", "-fPIC", "-o", str(lib), str(work / "callgrind_control.c")],
+            ["gcc", "-O2", "-shared", "-fPIC", "-o", str(lib), str(BENCH / "callgrind_control.c")],
             check=True,
         )
         variants = ["none", "control", "ops", "django_prometheus"]
@@ -541,36 +431,9 @@ def bench_scrape() -> dict[str, list[float]]:
         render()
         times.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
-    print(f"  ours: {lines} samples, {len(body) / 1024:.0f} KiB; {ms(times)}")
-    print(f"    of which CPU time in this process: {ms(cpu)}")
+    print(f"  ours: {lines} samples, {len(body) / 1024:.0f} KiB; {median_ms(times)}")
+    print(f"    of which CPU time in this process: {median_ms(cpu)}")
     return {"ours": times}
-
-
-# The same label sets and bucket count as ours, as django-prometheus would record them.
-MULTIPROC_WRITER = """
-import os, sys
-from prometheus_client import Counter, Histogram
-B = (.005, .01, .025, .05, .1, .2, .3, .5, 1, 2.5, 5, 10)
-h = Histogram("django_http_requests_latency_seconds", "x", ["view", "method", "status"],
-              buckets=B)
-c = Counter("django_http_responses_total_by_status_view_method", "x", ["status", "view", "method"])
-for i in range(int(sys.argv[1])):
-    for method, status in (("GET", "200"), ("POST", "201"), ("GET", "404")):
-        h.labels(f"api-resource{i}", method, status).observe(0.01)
-        c.labels(status, f"api-resource{i}", method).inc()
-"""
-
-MULTIPROC_READER = """
-import time, statistics
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
-times = []
-for _ in range(10):
-    t = time.perf_counter()
-    r = CollectorRegistry(); MultiProcessCollector(r); generate_latest(r)
-    times.append(time.perf_counter() - t)
-print(" ".join(str(x) for x in times))
-"""
 
 
 def bench_multiprocess(lifetimes: int) -> list[float]:
@@ -579,10 +442,12 @@ def bench_multiprocess(lifetimes: int) -> list[float]:
     try:
         for _ in range(lifetimes):  # each process leaves its own per-pid files behind
             subprocess.run(
-                [sys.executable, "-c", MULTIPROC_WRITER, str(ROUTES)], env=env, check=True
+                [sys.executable, str(BENCH / "prometheus_mp_writer.py"), str(ROUTES)],
+                env=env,
+                check=True,
             )
         out = subprocess.run(
-            [sys.executable, "-c", MULTIPROC_READER],
+            [sys.executable, str(BENCH / "prometheus_mp_reader.py")],
             env=env,
             check=True,
             capture_output=True,
@@ -669,7 +534,7 @@ def bench_chart() -> dict[str, list[float]]:
             t = time.perf_counter()
             chart("route_response_time_p95_ms", keys, start, end)
             fresh.append(time.perf_counter() - t)
-        print(f"  ours, rollups not yet vacuumed: {ms(fresh)}")
+        print(f"  ours, rollups not yet vacuumed: {median_ms(fresh)}")
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE metrics_metricrollup")
     for _ in range(15):
@@ -693,7 +558,7 @@ def bench_chart() -> dict[str, list[float]]:
             .order_by("key", "bucket")
         )
         raw.append(time.perf_counter() - t)
-    print(f"  ours (hourly rollups, vacuumed): {points} points; {ms(ours)}")
+    print(f"  ours (hourly rollups, vacuumed): {points} points; {median_ms(ours)}")
     if connection.vendor == "postgresql":
         from django.test.utils import CaptureQueriesContext
 
@@ -703,8 +568,8 @@ def bench_chart() -> dict[str, list[float]]:
             cursor.execute("EXPLAIN (ANALYZE) " + captured.captured_queries[-1]["sql"])
             plan = [row[0] for row in cursor.fetchall()]
         print(f"    PostgreSQL's own {plan[-1].strip()}")
-    print(f"    of which CPU time in this process: {ms(cpu)}")
-    print(f"  on-the-fly GROUP BY over raw rows: {len(result)} points; {ms(raw)}")
+    print(f"    of which CPU time in this process: {median_ms(cpu)}")
+    print(f"  on-the-fly GROUP BY over raw rows: {len(result)} points; {median_ms(raw)}")
     return {"ours": ours, "raw": raw}
 
 
@@ -746,38 +611,48 @@ def bench_overhead(env: dict[str, str]) -> None:
 
 
 def main() -> int:
-    env, handle = prepare_environment()
-    import django
+    with (
+        scratch_database(f"metrics_{os.getpid()}") as db,
+        tempfile.TemporaryDirectory(prefix="bench-metrics-") as var_dir,
+    ):
+        env = prepare_environment(db, var_dir)
+        import django
 
-    django.setup()
+        django.setup()
+        try:
+            run_parts(env)
+        finally:
+            cleanup()
+    return 0
+
+
+def run_parts(env: dict[str, str]) -> None:
+    """The parts named in BENCH_PARTS, in order, with the load average around them."""
     from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
 
-    try:
-        call_command("migrate", verbosity=0)
-        store = "Redis" if settings.REDIS_URL else "database (no REDIS_URL)"
-        print(f"database: {connection.vendor}; counter store: {store}; {os.cpu_count()} CPUs")
-        print(f"load average before: {os.getloadavg()[0]:.2f}")
-        if "1" in PARTS:
-            bench_overhead(env)
-        if "1b" in PARTS:
-            bench_instructions(env)
-        if "2" in PARTS:
-            print(f"\n[2] /metrics scrape with {ROUTES} routes", flush=True)
-            bench_scrape()
-            for lifetimes in (2, 50):
-                times = bench_multiprocess(lifetimes)
-                print(
-                    f"  prometheus-client multiprocess, {lifetimes} worker lifetimes: {ms(times)}"
-                )
-        if "3" in PARTS:
-            print(f"\n[3] 30-day chart, {SERIES} series, {DAYS} days of minute data", flush=True)
-            bench_chart()
-        print(f"\nload average after: {os.getloadavg()[0]:.2f}")
-    finally:
-        cleanup(handle)
-    return 0
+    call_command("migrate", verbosity=0)
+    store = "Redis" if settings.REDIS_URL else "database (no REDIS_URL)"
+    print(f"database: {connection.vendor}; counter store: {store}; {os.cpu_count()} CPUs")
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    if "1" in PARTS:
+        bench_overhead(env)
+    if "1b" in PARTS:
+        bench_instructions(env)
+    if "2" in PARTS:
+        print(f"\n[2] /metrics scrape with {ROUTES} routes", flush=True)
+        bench_scrape()
+        for lifetimes in (2, 50):
+            times = bench_multiprocess(lifetimes)
+            print(
+                f"  prometheus-client multiprocess, {lifetimes} worker lifetimes: "
+                f"{median_ms(times)}"
+            )
+    if "3" in PARTS:
+        print(f"\n[3] 30-day chart, {SERIES} series, {DAYS} days of minute data", flush=True)
+        bench_chart()
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
 Each benchmark compares Ops Console with a named peer in the same run and prints ratios.
 `make bench` calls this; `make bench BENCH=health` runs only bench_health.py. Scripts are found
-by name (bench_*.py), so a new one runs without being listed here; bench_hostile.py (mixed load
-with hostile ingest) runs two 60 s phases, `BENCH_HOSTILE_SECONDS=20` shortens them.
+by name (bench_*.py: one file per benchmark; what they share is in harness.py, and their helper
+scripts, settings and URLconfs have other names), so a new one runs without being listed here;
+bench_hostile.py (mixed load with hostile ingest) runs two 60 s phases,
+`BENCH_HOSTILE_SECONDS=20` shortens them.
 """
 
 from __future__ import annotations

@@ -8,11 +8,10 @@ HTTP server whose handler the test writes).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +24,19 @@ from django.conf import settings
 from django.contrib.auth.models import Permission, User
 from django.db import connection
 
+from tests.servers import celery_worker_argv, free_port
+
 ROOT = Path(__file__).resolve().parent.parent
+
+# Every fixture module, registered once for the whole suite (tests import only their helpers).
+pytest_plugins = [
+    "tests.fixtures_alerts",
+    "tests.fixtures_backups",
+    "tests.fixtures_errors",
+    "tests.fixtures_health",
+    "tests.fixtures_maintenance",
+    "tests.fixtures_metrics",
+]
 
 
 def _redis_reachable(url: str) -> bool:
@@ -86,12 +97,6 @@ def redis_url() -> str:
     return url
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def database_url_for_subprocess() -> str:
     """A DATABASE_URL pointing at the database the test run is using (the test database)."""
     db = connection.settings_dict
@@ -134,6 +139,58 @@ def route_digest_to(app: Any, queue: str) -> None:
     app.amqp.__dict__.pop("router", None)
 
 
+def _worker_broker(tmp_path: Path) -> tuple[str, dict[str, Any], str]:
+    """(broker URL, transport options, queue): Redis with a queue of this test's own when
+    REDIS_URL answers, else the filesystem broker in tmp_path and the default queue."""
+    redis_url = os.environ.get("REDIS_URL", "")
+    if redis_url and _redis_reachable(redis_url):
+        return redis_url, {}, f"test-{os.getpid()}-{free_port()}"
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    options = {
+        "data_folder_in": str(folder),
+        "data_folder_out": str(folder),
+        "processed_folder": str(folder),
+        "control_folder": str(folder / "control"),
+        "store_processed": False,
+    }
+    return "filesystem://", options, "celery"
+
+
+def _start_worker(
+    env: dict[str, str], hostname: str, queues: str, log: Path
+) -> subprocess.Popen[bytes]:
+    """`celery worker` (solo pool) consuming `queues`; returns once its log says it is ready."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            celery_worker_argv(
+                hostname, queues, "--pool=solo", "--without-mingle", "--without-gossip"
+            ),
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited: {log.read_text()[-3000:]}")
+        if b"ready." in log.read_bytes():
+            return proc
+        time.sleep(0.2)
+    _stop_worker(proc)
+    raise RuntimeError(f"worker did not start: {log.read_text()[-3000:]}")
+
+
+def _stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.fixture
 def live_worker(transactional_db: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A real Celery worker process on the test database.
@@ -150,24 +207,8 @@ def live_worker(transactional_db: Any, tmp_path: Path) -> Iterator[dict[str, Any
         pytest.skip("a worker process cannot share an in-memory SQLite database")
     from opsconsole.celery import app
 
-    redis_url = os.environ.get("REDIS_URL", "")
     hostname = f"testworker-{os.getpid()}-{free_port()}@localhost"
-    if redis_url and _redis_reachable(redis_url):
-        broker = redis_url
-        options: dict[str, Any] = {}
-        queue = f"test-{os.getpid()}-{free_port()}"
-    else:
-        folder = tmp_path / "broker"
-        folder.mkdir()
-        broker = "filesystem://"
-        options = {
-            "data_folder_in": str(folder),
-            "data_folder_out": str(folder),
-            "processed_folder": str(folder),
-            "control_folder": str(folder / "control"),
-            "store_processed": False,
-        }
-        queue = "celery"
+    broker, options, queue = _worker_broker(tmp_path)
     # The worker also consumes the digest's own queue (settings.OPS_ERRORS_DIGEST_QUEUE).
     ingest_queue = f"{queue}-ingest"
     old = (app.conf.broker_url, app.conf.broker_transport_options, app.conf.task_default_queue)
@@ -175,8 +216,6 @@ def live_worker(transactional_db: Any, tmp_path: Path) -> Iterator[dict[str, Any
     app.conf.update(broker_url=broker, broker_transport_options=options, task_default_queue=queue)
     route_digest_to(app, ingest_queue)
     reset_celery_connections(app)
-    import json
-
     env = subprocess_env(
         CELERY_BROKER_URL=broker,
         OPS_TEST_BROKER_OPTIONS=json.dumps(options),
@@ -184,39 +223,9 @@ def live_worker(transactional_db: Any, tmp_path: Path) -> Iterator[dict[str, Any
         OPS_ERRORS_DIGEST_QUEUE=ingest_queue,
     )
     log = tmp_path / "worker.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "opsconsole",
-                "worker",
-                "--pool=solo",
-                "--loglevel=INFO",
-                "-n",
-                hostname,
-                "-Q",
-                f"{queue},{ingest_queue}",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    proc = None
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"worker exited: {log.read_text()[-3000:]}")
-            if b"ready." in log.read_bytes():
-                break
-            time.sleep(0.2)
-        else:
-            raise RuntimeError(f"worker did not start: {log.read_text()[-3000:]}")
+        proc = _start_worker(env, hostname, f"{queue},{ingest_queue}", log)
         yield {
             "broker_url": broker,
             "process": proc,
@@ -226,12 +235,8 @@ def live_worker(transactional_db: Any, tmp_path: Path) -> Iterator[dict[str, Any
             "ingest_queue": ingest_queue,
         }
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc is not None:
+            _stop_worker(proc)
         app.conf.update(
             broker_url=old[0], broker_transport_options=old[1], task_default_queue=old[2]
         )

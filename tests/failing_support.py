@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from celery import shared_task
+
+from tests.servers import free_port
 
 # Not imported from tests.conftest: the test worker imports this module, and conftest needs
 # pytest and Django's auth models at import time.
@@ -45,12 +46,6 @@ def nap(seconds: float, marker: str = "") -> None:
     if marker:
         with open(marker, "a") as fh:
             fh.write(f"done {os.getpid()}\n")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:

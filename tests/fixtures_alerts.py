@@ -6,6 +6,7 @@ import email
 import email.policy
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
@@ -16,6 +17,7 @@ from django.test import override_settings
 
 from alerts.delivery import attempt_delivery
 from alerts.models import Channel, Delivery, Severity
+from alerts.services import dispatch_due
 
 T0 = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
 LOOPBACK = ["127.0.0.0/8"]
@@ -36,7 +38,7 @@ class _Inbox:
         return "250 Message accepted for delivery"
 
 
-class _EphemeralController(Controller):
+class EphemeralSMTPController(Controller):
     """aiosmtpd on 127.0.0.1, port 0: learn the port the OS picked before the self-check."""
 
     def _trigger_server(self) -> None:
@@ -45,13 +47,12 @@ class _EphemeralController(Controller):
         super()._trigger_server()
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[_Inbox]:
-    """A real SMTP server in the test process; Django's SMTP backend points at it."""
-    inbox = _Inbox()
-    controller = _EphemeralController(inbox, hostname="127.0.0.1", port=0)
+@contextmanager
+def smtp_listening(handler: Any) -> Iterator[int]:
+    """A real SMTP server in the test process answering with `handler`; Django's SMTP backend
+    points at it. Yields its port."""
+    controller = EphemeralSMTPController(handler, hostname="127.0.0.1", port=0)
     controller.start()
-    inbox.port = controller.port
     try:
         with override_settings(
             EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
@@ -62,9 +63,18 @@ def smtp_server() -> Iterator[_Inbox]:
             EMAIL_HOST_USER="",
             EMAIL_HOST_PASSWORD="",
         ):
-            yield inbox
+            yield controller.port
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[_Inbox]:
+    """A real SMTP server that keeps every message it is sent."""
+    inbox = _Inbox()
+    with smtp_listening(inbox) as port:
+        inbox.port = port
+        yield inbox
 
 
 @pytest.fixture
@@ -98,6 +108,13 @@ def deliver_due(now: datetime | None = None) -> list[Delivery]:
     return done
 
 
+def flush(clock: Any, seconds: float = 30) -> None:
+    """Let the group wait pass on the test's clock, then dispatch and deliver what is due."""
+    clock.shift(seconds)
+    dispatch_due()
+    deliver_due()
+
+
 def answer(status: int = 200, body: bytes = b"ok") -> Any:
     def handle(handler: Any) -> None:
         handler.send_response(status)
@@ -106,6 +123,13 @@ def answer(status: int = 200, body: bytes = b"ok") -> Any:
         handler.wfile.write(body)
 
     return handle
+
+
+@pytest.fixture
+def sent(http_server: Any) -> list[dict[str, Any]]:
+    """A webhook channel to a loopback receiver; the requests it received, in order."""
+    make_channel(Channel.Type.WEBHOOK, url=http_server(answer(200)), allow_private=True)
+    return http_server.requests
 
 
 @pytest.fixture

@@ -1,10 +1,9 @@
-"""Helpers for the health tests: components the test controls, and a socket that never answers."""
+"""Helpers for the health tests: components the test controls, and a socket that never answers
+(tests.servers.SilentServer, shared with the benchmarks)."""
 
 from __future__ import annotations
 
 import dataclasses
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +13,7 @@ from health_check.exceptions import ServiceUnavailable, ServiceWarning
 from health import registry
 from health.checks import OpsCheck
 from health.runner import _inflight, report_cache
+from tests.servers import SilentServer
 
 
 @dataclasses.dataclass
@@ -59,34 +59,6 @@ def only_switch(switch: dict[str, Any]) -> dict[str, Any]:
         if name != "switch":
             registry.unregister(name)
     return switch
-
-
-class SilentServer:
-    """Accepts TCP connections and never answers: a hung dependency."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = int(self.sock.getsockname()[1])
-        self.clients: list[socket.socket] = []
-        self._stop = False
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        while not self._stop:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.clients.append(conn)
-
-    def close(self) -> None:
-        self._stop = True
-        for conn in self.clients:
-            conn.close()
-        self.sock.close()
 
 
 @pytest.fixture

@@ -29,10 +29,8 @@ from django.utils import timezone
 
 from maintenance.models import MaintenanceState
 from opsconsole.models import SystemLog
-from tests.fixtures_alerts import memory_broker as memory_broker
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("memory_broker")]
-__all__ = ["memory_broker"]
 
 _serial = itertools.count(1)
 # Values for the parameters of custom admin URLs; a new parameter fails the test until it is

@@ -21,12 +21,10 @@ from health.signals import health_check_failed
 from maintenance.signals import maintenance_window_started
 from metrics.signals import performance_threshold_exceeded
 from tests.conftest import ROOT, subprocess_env
-from tests.fixtures_alerts import T0, allow_loopback, answer, deliver_due, make_channel
-from tests.fixtures_alerts import memory_broker as memory_broker
-from tests.fixtures_errors import make_event, project_fixture  # noqa: F401
+from tests.fixtures_alerts import T0, answer, deliver_due, make_channel
+from tests.fixtures_errors import make_event
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("allow_loopback", "memory_broker")]
-__all__ = ["allow_loopback", "memory_broker"]
 
 PUBLIC = "https://ops.example.com/console"
 
@@ -35,12 +33,6 @@ PUBLIC = "https://ops.example.com/console"
 def public_url() -> Iterator[str]:
     with override_settings(OPS_PUBLIC_URL=PUBLIC):
         yield PUBLIC
-
-
-@pytest.fixture
-def sent(http_server: Any) -> list[dict[str, Any]]:
-    make_channel(Channel.Type.WEBHOOK, url=http_server(answer(200)), allow_private=True)
-    return http_server.requests
 
 
 def _alert_links(requests: list[dict[str, Any]]) -> dict[str, str]:

@@ -16,17 +16,9 @@ from alerts import services
 from alerts.models import Alert, Channel, Delivery, Kind, Notification, Severity, Silence
 from opsconsole.models import SystemLog
 from tests.conftest import ROOT, subprocess_env
-from tests.fixtures_alerts import (
-    T0,
-    allow_loopback,
-    answer,
-    deliver_due,
-    make_channel,
-    memory_broker,
-)
+from tests.fixtures_alerts import T0, answer, deliver_due, make_channel
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("allow_loopback", "memory_broker")]
-__all__ = ["allow_loopback", "memory_broker"]
 
 
 @pytest.mark.parametrize("model", ["alert", "channel", "silence", "delivery", "notification"])

@@ -13,18 +13,9 @@ from django.test import override_settings
 from alerts import services, signing
 from alerts.models import Channel, Delivery, Kind, Severity
 from tests.conftest import free_port
-from tests.fixtures_alerts import (
-    T0,
-    allow_loopback,
-    answer,
-    deliver_due,
-    make_channel,
-    memory_broker,
-    smtp_server,
-)
+from tests.fixtures_alerts import T0, answer, deliver_due, make_channel
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("memory_broker")]
-__all__ = ["allow_loopback", "memory_broker", "smtp_server"]
 
 
 def fire_and_send(key: str = "health:database", **fields: Any) -> None:

@@ -11,35 +11,14 @@ import time_machine
 from django.test import override_settings
 from django.utils import timezone
 
-from alerts import services
 from alerts.models import Alert, Channel
 from backups.signals import backup_failed
 from errors import services as error_services
 from errors.models import Issue
 from errors.signals import critical_error_occurred
-from tests.fixtures_alerts import (
-    T0,
-    allow_loopback,
-    answer,
-    deliver_due,
-    make_channel,
-    memory_broker,
-)
+from tests.fixtures_alerts import T0, answer, flush, make_channel
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("allow_loopback", "memory_broker")]
-__all__ = ["allow_loopback", "memory_broker"]
-
-
-@pytest.fixture
-def sent(http_server: Any) -> list[dict[str, Any]]:
-    make_channel(Channel.Type.WEBHOOK, url=http_server(answer(200)), allow_private=True)
-    return http_server.requests
-
-
-def flush(clock: Any) -> None:
-    clock.shift(30)
-    services.dispatch_due()
-    deliver_due()
 
 
 def notifications(requests: list[dict[str, Any]]) -> list[str]:

@@ -17,18 +17,9 @@ from alerts import services
 from alerts.delivery import attempt_delivery, backoff
 from alerts.models import Alert, Channel, Delivery, Kind, Severity
 from health.signals import health_check_failed
-from tests.fixtures_alerts import (
-    T0,
-    allow_loopback,
-    answer,
-    deliver_due,
-    make_channel,
-    memory_broker,
-    smtp_server,
-)
+from tests.fixtures_alerts import T0, answer, deliver_due, make_channel
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("allow_loopback", "memory_broker")]
-__all__ = ["allow_loopback", "memory_broker", "smtp_server"]
 
 
 def slow(seconds: float) -> Any:

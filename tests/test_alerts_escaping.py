@@ -13,19 +13,10 @@ from alerts.notifications import slack_escape
 from errors import services as errors
 from errors.ingest import Envelope
 from errors.models import ErrorProject, ProjectKey
-from tests.fixtures_alerts import (
-    T0,
-    allow_loopback,
-    answer,
-    deliver_due,
-    make_channel,
-    memory_broker,
-    smtp_server,
-)
-from tests.fixtures_errors import make_event, project_fixture  # noqa: F401
+from tests.fixtures_alerts import T0, answer, deliver_due, make_channel
+from tests.fixtures_errors import make_event
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("memory_broker")]
-__all__ = ["allow_loopback", "memory_broker", "smtp_server"]
 
 HOSTILE = "<!channel> <https://evil.example|login>"
 

@@ -12,18 +12,9 @@ import time_machine
 from alerts import services
 from alerts.models import Alert, Channel, Delivery, Kind, Notification, Severity
 from metrics.signals import performance_threshold_exceeded
-from tests.fixtures_alerts import (
-    T0,
-    allow_loopback,
-    answer,
-    deliver_due,
-    make_channel,
-    memory_broker,
-    smtp_server,
-)
+from tests.fixtures_alerts import T0, answer, deliver_due, make_channel
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("allow_loopback", "memory_broker")]
-__all__ = ["allow_loopback", "memory_broker", "smtp_server"]
 
 
 @pytest.fixture

@@ -16,29 +16,9 @@ from errors.signals import critical_error_occurred
 from health.signals import health_check_failed, health_check_recovered
 from maintenance.signals import maintenance_window_ended, maintenance_window_started
 from metrics.signals import performance_threshold_exceeded, performance_threshold_recovered
-from tests.fixtures_alerts import (
-    T0,
-    allow_loopback,
-    answer,
-    deliver_due,
-    make_channel,
-    memory_broker,
-)
+from tests.fixtures_alerts import T0, answer, flush, make_channel
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("allow_loopback", "memory_broker")]
-__all__ = ["allow_loopback", "memory_broker"]
-
-
-@pytest.fixture
-def sent(http_server: Any) -> list[dict[str, Any]]:
-    make_channel(Channel.Type.WEBHOOK, url=http_server(answer(200)), allow_private=True)
-    return http_server.requests
-
-
-def flush(clock: Any) -> None:
-    clock.shift(30)
-    services.dispatch_due()
-    deliver_due()
 
 
 def payloads(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -18,9 +18,7 @@ from alerts import services
 from alerts.models import Alert, Channel, Delivery, Notification
 from health.signals import health_check_failed
 from metrics.signals import performance_threshold_exceeded
-from tests.fixtures_alerts import T0, answer, deliver_due, make_channel, memory_broker, smtp_server
-
-__all__ = ["memory_broker", "smtp_server"]
+from tests.fixtures_alerts import T0, answer, deliver_due, make_channel
 
 
 @pytest.fixture

@@ -17,8 +17,6 @@ from opsconsole.models import SystemLog
 from tests.backups_support import write_tree
 from tests.conftest import ROOT, subprocess_env
 
-pytest_plugins = ["tests.fixtures_backups"]
-
 
 def test_backup_prints_one_line_and_json(
     backup_dirs: dict[str, Path], transactional_db: Any, capsys: Any

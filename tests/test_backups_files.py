@@ -16,8 +16,6 @@ from backups.models import Backup
 from backups.restore import restore_backup
 from tests.backups_support import read_tree, write_tree
 
-pytest_plugins = ["tests.fixtures_backups"]
-
 FILES = {
     "avatars/alice.png": b"\x89PNG" + os.urandom(2000),
     "docs/report.txt": b"quarterly report\n" * 100,

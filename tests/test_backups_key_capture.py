@@ -18,8 +18,6 @@ from backups import crypto, services
 from backups.errors import BackupError
 from tests.backups_support import write_tree
 
-pytest_plugins = ["tests.fixtures_backups"]
-
 KEY = "correct-horse-battery-staple-4711"
 
 

@@ -18,8 +18,6 @@ from backups.signals import backup_completed, backup_failed
 from health import registry
 from tests.backups_support import write_tree
 
-pytest_plugins = ["tests.fixtures_backups"]
-
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 

@@ -21,8 +21,6 @@ from backups.signals import backup_failed
 from maintenance import state
 from tests.backups_support import databases_like, query, scratch_db
 
-pytest_plugins = ["tests.fixtures_backups"]
-
 pytestmark = [pytest.mark.postgres]
 
 

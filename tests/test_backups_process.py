@@ -24,8 +24,6 @@ from backups.restore import restore_backup
 from tests.backups_support import write_tree
 from tests.conftest import ROOT, subprocess_env
 
-pytest_plugins = ["tests.fixtures_backups"]
-
 
 def _manage(*args: str, env: dict[str, str], out: Path) -> subprocess.Popen[bytes]:
     with open(out, "wb") as fh:

@@ -19,8 +19,6 @@ from backups.errors import PartialRestore
 from backups.restore import restore_backup
 from tests.backups_support import databases_like, query, read_tree, scratch_db, write_tree
 
-pytest_plugins = ["tests.fixtures_backups"]
-
 pytestmark = [pytest.mark.postgres]
 
 

@@ -16,8 +16,6 @@ from backups.errors import BackupError
 from backups.models import Backup
 from backups.retention import apply_retention
 
-pytest_plugins = ["tests.fixtures_backups"]
-
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 
 # Two years of daily 02:00 backups, judged on Thursday 2026-11-26 at 03:00 UTC.

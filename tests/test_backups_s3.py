@@ -15,8 +15,6 @@ from backups.models import Backup
 from backups.restore import restore_backup
 from tests.backups_support import query, read_tree, scratch_db, write_tree
 
-pytest_plugins = ["tests.fixtures_backups"]
-
 
 def keys(s3: dict[str, Any]) -> list[str]:
     listing = s3["client"].list_objects_v2(Bucket=s3["bucket"], Prefix="console/")

@@ -16,8 +16,6 @@ from backups.models import Backup
 from backups.restore import restore_backup
 from tests.backups_support import on_postgres
 
-pytest_plugins = ["tests.fixtures_backups"]
-
 pytestmark = pytest.mark.skipif(on_postgres(), reason="runs on the SQLite test database")
 
 

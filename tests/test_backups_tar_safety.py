@@ -20,8 +20,6 @@ from backups.models import Backup
 from backups.restore import restore_backup
 from tests.backups_support import read_tree, write_tree
 
-pytest_plugins = ["tests.fixtures_backups"]
-
 WAYS = [
     pytest.param(True, id="tarfile-data-filter"),
     pytest.param(False, id="own-check"),

@@ -14,7 +14,6 @@ from django.test import Client, RequestFactory
 from opsconsole.clientip import client_ip
 from opsconsole.models import SystemLog
 from tests.conftest import ROOT, subprocess_env
-from tests.fixtures_maintenance import fresh_maintenance_state  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,6 @@ import re
 import shlex
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -27,7 +26,8 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
-from tests.conftest import ROOT, database_url_for_subprocess, free_port
+from tests.conftest import ROOT, database_url_for_subprocess
+from tests.servers import start_gunicorn
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -115,39 +115,15 @@ def start_web(*server: str, env: dict[str, str]) -> subprocess.CompletedProcess[
 
 @pytest.fixture
 def web(image_static: dict[str, str], tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path / "web.log"
-    env = production_env(image_static)
-    gunicorn = [sys.executable, "-m", "gunicorn", "opsconsole.wsgi:application"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            ["sh", "docker/start-web.sh", *gunicorn, "--bind", f"127.0.0.1:{port}", "-w", "1"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"web exited {proc.returncode}: {log.read_text()[-3000:]}")
-            try:
-                urllib.request.urlopen(f"{url}/health/live", timeout=2).read()  # noqa: S310
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"web did not start: {log.read_text()[-3000:]}") from None
-                time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with start_gunicorn(
+        "-w",
+        "1",
+        env=production_env(image_static),
+        log=tmp_path / "web.log",
+        prefix=("sh", "docker/start-web.sh"),
+        timeout=90,
+    ) as server:
+        yield server.url
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -15,7 +15,7 @@ from errors import services
 from errors.ingest import Envelope
 from errors.models import ErrorProject
 from errors.signals import critical_error_occurred
-from tests.fixtures_errors import make_event, project_fixture  # noqa: F401
+from tests.fixtures_errors import make_event
 
 pytestmark = pytest.mark.django_db
 WEDNESDAY_10_UTC = datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("UTC"))

@@ -12,7 +12,6 @@ import pytest
 from errors import services
 from errors.ingest import Envelope
 from errors.models import ErrorReport
-from tests.fixtures_errors import project_fixture  # noqa: F401
 from tests.test_errors_console import shadowing_event
 from tests.test_health_browser import CHROMIUM_ARGS
 

@@ -18,7 +18,7 @@ from errors import services
 from errors.ingest import Envelope
 from errors.models import ErrorProject, ErrorReport, Issue
 from opsconsole.models import SystemLog
-from tests.fixtures_errors import make_event, project_fixture  # noqa: F401
+from tests.fixtures_errors import make_event
 
 pytestmark = pytest.mark.django_db
 

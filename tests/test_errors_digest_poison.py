@@ -17,7 +17,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,7 +39,8 @@ from errors.inbox import INTERRUPTED, claim
 from errors.ingest import Envelope
 from errors.models import ErrorProject, ErrorReport, InboxEvent, Issue
 from tests.conftest import ROOT, free_port, route_digest_to, subprocess_env
-from tests.fixtures_errors import make_event, project_fixture  # noqa: F401
+from tests.fixtures_errors import make_event
+from tests.servers import celery_worker_argv
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -278,23 +278,14 @@ def workers(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., dict[str, 
         log = tmp_path / f"{which}.log"
         with open(log, "wb") as out:
             proc = subprocess.Popen(  # noqa: S603
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "opsconsole",
-                    "worker",
+                celery_worker_argv(
+                    f"{which}-{tag}@localhost",
+                    queue,
                     "--pool=prefork",
                     "--concurrency=1",
-                    "--loglevel=INFO",
-                    "-n",
-                    f"{which}-{tag}@localhost",
-                    "-Q",
-                    queue,
                     "--without-mingle",
                     "--without-gossip",
-                ],  # fmt: skip
+                ),
                 cwd=ROOT,
                 env=subprocess_env(
                     CELERY_BROKER_URL=redis_url,

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from errors import services
 from errors.models import ErrorReport
-from tests.fixtures_errors import envelope_bytes, gz, make_event, post_envelope, project_fixture  # noqa: F401
+from tests.fixtures_errors import envelope_bytes, gz, make_event, post_envelope
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from errors import grouping, services
 from errors.ingest import Envelope
 from errors.models import ErrorReport, Issue, SeverityRule
-from tests.fixtures_errors import make_event, project_fixture  # noqa: F401
+from tests.fixtures_errors import make_event
 
 pytestmark = pytest.mark.django_db
 

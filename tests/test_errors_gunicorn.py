@@ -4,43 +4,24 @@ from __future__ import annotations
 
 import gzip
 import http.client
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from errors.models import InboxEvent
-from tests.conftest import ROOT, free_port, subprocess_env
-from tests.fixtures_errors import auth_header, envelope_bytes, make_event, project_fixture  # noqa: F401
+from tests.conftest import subprocess_env
+from tests.fixtures_errors import auth_header, envelope_bytes, make_event
+from tests.servers import start_gunicorn
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 @pytest.fixture
 def gunicorn(tmp_path: Any) -> Iterator[int]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "opsconsole.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1"],
-        cwd=ROOT,
-        env=subprocess_env(DJANGO_SETTINGS_MODULE="opsconsole.settings_test"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                http.client.HTTPConnection("127.0.0.1", port, timeout=1).connect()
-                break
-            except OSError:
-                time.sleep(0.2)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(15)
+    env = subprocess_env(DJANGO_SETTINGS_MODULE="opsconsole.settings_test")
+    with start_gunicorn("-w", "1", app="opsconsole.wsgi", env=env) as server:
+        yield server.port
 
 
 def post_chunked(port: int, path: str, body: bytes, headers: dict[str, str]) -> Any:

@@ -12,7 +12,6 @@ from health_check.exceptions import ServiceUnavailable, ServiceWarning
 from errors.health import ErrorDigestBacklog
 from errors.models import InboxEvent
 from health import registry
-from tests.fixtures_errors import project_fixture  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

@@ -13,13 +13,7 @@ from django.test import override_settings
 
 from errors.models import ErrorReport, InboxEvent
 from errors.services import digest
-from tests.fixtures_errors import (
-    envelope_bytes,
-    gz,
-    make_event,
-    post_envelope,
-    project_fixture,  # noqa: F401
-)
+from tests.fixtures_errors import envelope_bytes, gz, make_event, post_envelope
 
 pytestmark = pytest.mark.django_db
 

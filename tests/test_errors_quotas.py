@@ -19,7 +19,7 @@ from alerts.models import Alert
 from errors import ratelimit, services, views
 from errors.models import ErrorReport, InboxEvent, Issue, QuotaCounter
 from errors.quotas import OVERFLOW_FINGERPRINT
-from tests.fixtures_errors import envelope_bytes, make_event, post_envelope, project_fixture  # noqa: F401
+from tests.fixtures_errors import envelope_bytes, make_event, post_envelope
 
 
 def event_of_size(size: int) -> dict[str, Any]:

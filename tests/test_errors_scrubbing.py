@@ -14,7 +14,7 @@ from errors import services
 from errors.ingest import Envelope
 from errors.models import ErrorReport
 from errors.scrubbing import MAX_DEPTH, MAX_ITEMS, MAX_KEY_LENGTH, MAX_STRING_LENGTH, Scrubber
-from tests.fixtures_errors import make_event, post_envelope, project_fixture  # noqa: F401
+from tests.fixtures_errors import make_event, post_envelope
 
 pytestmark = pytest.mark.django_db
 SECRETS = [
@@ -132,10 +132,9 @@ def pathological_event(text: str) -> dict:
 @pytest.mark.parametrize("name", PATHOLOGICAL)
 def test_scrubbing_and_grouping_a_pathological_mebibyte_string_take_well_under_a_second(name):
     """Slow before: "a.a.a…://@" (the URL-password pattern retried its scheme part at every
-    word boundary, quadratic: 4 KiB 0.17 s, 16 KiB 1.7 s, 64 KiB 25 s measured, so about 1.8 h
-    for 1 MiB), and "4-4-4-…" about 0.9 s per copy (the card pattern and normalisation ran over
-    the whole mebibyte). Now every string is cut to MAX_STRING_LENGTH first and every pattern
-    is linear."""
+    word boundary: quadratic) and "4-4-4-…" (the card pattern and normalisation ran over the
+    whole mebibyte); the timings are in docs/PERFORMANCE.md. Now every string is cut to
+    MAX_STRING_LENGTH first and every pattern is linear."""
     from errors import grouping
     from errors.scrubbing import LIMITS
 

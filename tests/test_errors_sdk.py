@@ -13,7 +13,7 @@ from django.test import override_settings
 
 from errors import services
 from errors.models import ErrorReport, InboxEvent, Issue
-from tests.fixtures_errors import dsn_for, project_fixture, sdk_fixture  # noqa: F401
+from tests.fixtures_errors import dsn_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

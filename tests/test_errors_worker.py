@@ -7,7 +7,7 @@ import time
 import pytest
 
 from errors.models import ErrorReport, InboxEvent, Issue
-from tests.fixtures_errors import envelope_bytes, gz, make_event, post_envelope, project_fixture  # noqa: F401
+from tests.fixtures_errors import envelope_bytes, gz, make_event, post_envelope
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

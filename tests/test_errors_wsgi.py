@@ -16,13 +16,7 @@ from errors.models import InboxEvent
 from metrics.recorder import recorder, request_field
 from metrics.store import get_store
 from opsconsole.wsgi import OpsWSGIHandler, application
-from tests.fixtures_errors import (
-    auth_header,
-    envelope_bytes,
-    make_event,
-    project_fixture,  # noqa: F401
-)
-from tests.fixtures_metrics import metrics_prefix  # noqa: F401
+from tests.fixtures_errors import auth_header, envelope_bytes, make_event
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 

@@ -19,7 +19,6 @@ from django.test import Client, override_settings
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.fixtures_health import fresh_health_state  # noqa: F401
 from tests.fuzz_support import CASES, fuzz_settings
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

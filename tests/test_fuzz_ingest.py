@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from errors import services
 from errors.models import ErrorReport, InboxEvent
-from tests.fixtures_errors import auth_header, envelope_bytes, make_event, project_fixture  # noqa: F401
+from tests.fixtures_errors import auth_header, envelope_bytes, make_event
 from tests.fuzz_support import CASES, fuzz_settings
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]

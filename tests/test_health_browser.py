@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from health import services
-from tests.fixtures_health import *  # noqa: F403
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -12,7 +12,6 @@ from django.test import Client, override_settings
 from health import registry
 from health.checks import Redis
 from tests.conftest import free_port
-from tests.fixtures_health import *  # noqa: F403
 
 TOKEN = "a-long-health-token-for-tests-123456"
 

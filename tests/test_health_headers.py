@@ -7,8 +7,6 @@ from typing import Any
 import pytest
 from django.test import Client, override_settings
 
-from tests.fixtures_health import *  # noqa: F403
-
 SECURITY_HEADERS = (
     "X-Content-Type-Options",
     "Referrer-Policy",

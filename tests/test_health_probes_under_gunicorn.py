@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -15,52 +13,19 @@ from typing import Any
 import pytest
 
 from health.models import ExternalService
-from tests.conftest import ROOT, free_port, subprocess_env
+from tests.conftest import subprocess_env
 from tests.fixtures_health import SilentServer
+from tests.servers import start_gunicorn
 
 TOKEN = "gunicorn-test-health-token-0123456789"
 
 
 @pytest.fixture
 def gunicorn(transactional_db: Any, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path / "gunicorn.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "opsconsole.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "2",
-                "--worker-class",
-                "sync",
-                "--timeout",
-                "30",
-            ],
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=subprocess_env(
-                OPS_HEALTH_TOKEN=TOKEN, DJANGO_SETTINGS_MODULE="opsconsole.settings_test"
-            ),
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{base}/health/live", timeout=1)  # noqa: S310
-            break
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(log.read_text()) from None
-            time.sleep(0.2)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=20)
+    env = subprocess_env(OPS_HEALTH_TOKEN=TOKEN, DJANGO_SETTINGS_MODULE="opsconsole.settings_test")
+    options = ("--workers", "2", "--worker-class", "sync", "--timeout", "30")
+    with start_gunicorn(*options, env=env, log=tmp_path / "gunicorn.log") as server:
+        yield server.url
 
 
 def fetch(url: str, **headers: str) -> tuple[int, dict[str, Any], float]:

@@ -12,12 +12,12 @@ import pytest
 from django.core.management import call_command
 from django.test import Client, override_settings
 from django.utils import timezone
+from health_check.exceptions import ServiceUnavailable, ServiceWarning
 
 from health import registry, services, signals
 from health.checks import Cache, Disk, Memory, Queue, Storage
 from health.models import ComponentResult, ComponentState, HealthCheck, WorkerHeartbeat
 from health.runner import run_components
-from tests.fixtures_health import *  # noqa: F403
 
 
 @pytest.fixture
@@ -171,7 +171,6 @@ def test_storage_check_fails_on_an_unwritable_storage(tmp_path: Any) -> None:
 
 
 def test_disk_and_memory_checks_warn_and_fail_at_their_thresholds(tmp_path: Any) -> None:
-    from health_check.exceptions import ServiceUnavailable, ServiceWarning
 
     Disk(path=str(tmp_path), warn_percent=101, fail_percent=101).run()
     with pytest.raises(ServiceWarning):
@@ -203,7 +202,6 @@ def empty_queue() -> Any:
 @pytest.mark.usefixtures("empty_queue")
 def test_queue_check_fails_without_a_live_worker_and_degrades_on_failed_tasks() -> None:
     from django_celery_results.models import TaskResult
-    from health_check.exceptions import ServiceUnavailable, ServiceWarning
 
     with pytest.raises(ServiceUnavailable, match="no Celery worker"):
         Queue().run()

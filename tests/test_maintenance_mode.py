@@ -15,7 +15,6 @@ from django.utils import timezone
 from maintenance import bypass, state
 from maintenance.services import bring_down
 from opsconsole.models import SystemLog
-from tests.fixtures_maintenance import fresh_maintenance_state  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,6 @@ from maintenance import steps, upkeep
 from maintenance.models import MaintenanceLock, MaintenanceRun
 from maintenance.tasks import perform_daily_maintenance, perform_weekly_maintenance
 from opsconsole.models import SystemLog
-from tests.fixtures_maintenance import fresh_maintenance_state  # noqa: F401
 
 
 @pytest.fixture

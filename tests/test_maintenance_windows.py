@@ -18,7 +18,6 @@ from maintenance.services import bring_down, check_windows
 from maintenance.signals import maintenance_window_ended, maintenance_window_started
 from maintenance.tasks import check_maintenance_windows
 from opsconsole.models import SystemLog
-from tests.fixtures_maintenance import fresh_maintenance_state  # noqa: F401
 
 START = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
 END = START + timedelta(hours=1)

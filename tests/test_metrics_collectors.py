@@ -17,7 +17,6 @@ from metrics.collectors import (
 from metrics.models import PerformanceMetric
 from metrics.recorder import recorder
 from metrics.store import get_store
-from tests.fixtures_metrics import metrics_prefix, private_redis  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("metrics_prefix")]
 # ruff: noqa: F811

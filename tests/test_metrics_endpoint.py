@@ -13,7 +13,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from health.models import ComponentState, WorkerHeartbeat
 from metrics.collectors import collect_resource_usage
 from metrics.recorder import recorder
-from tests.fixtures_metrics import metrics_prefix, metrics_urls  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("metrics_prefix")]
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +12,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ROOT, free_port, subprocess_env
+from tests.conftest import subprocess_env
+from tests.servers import start_gunicorn
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -23,48 +22,25 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 def gunicorn(tmp_path: Path, settings: Any) -> Iterator[dict[str, Any]]:
     import uuid
 
-    port = free_port()
     prefix = f"test:metrics:{uuid.uuid4().hex[:12]}"
     access = tmp_path / "access.log"
     env = subprocess_env(OPS_METRICS_FLUSH_INTERVAL="0.2", OPS_METRICS_KEY_PREFIX=prefix)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "opsconsole.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            # Recycle workers often: counters must survive it (no per-pid files to merge).
-            "--max-requests",
-            "10",
-            "--access-logfile",
-            str(access),
-            "--access-logformat",
-            "%(p)s %(s)s",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "gunicorn.err", "wb"),  # noqa: SIM115
+    options = (
+        "--workers",
+        "2",
+        # Recycle workers often: counters must survive it (no per-pid files to merge).
+        "--max-requests",
+        "10",
+        "--access-logfile",
+        str(access),
+        "--access-logformat",
+        "%(p)s %(s)s",
     )
-    base = f"http://127.0.0.1:{port}"
+    server = start_gunicorn(*options, env=env, log=tmp_path / "gunicorn.err")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/health/live", timeout=1)
-                break
-            except httpx.HTTPError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((tmp_path / "gunicorn.err").read_text()[-3000:]) from None
-                time.sleep(0.2)
-        yield {"url": base, "access": access, "prefix": prefix}
+        yield {"url": server.url, "access": access, "prefix": prefix}
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        server.stop()
         if settings.REDIS_URL:
             from metrics.store import redis_client
 

@@ -11,7 +11,6 @@ from metrics.histogram import SLOTS
 from metrics.models import SlowQuery, SlowRequest
 from metrics.recorder import SEP, recorder, request_field
 from metrics.store import get_store
-from tests.fixtures_metrics import metrics_prefix, metrics_urls  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("metrics_prefix", "metrics_urls")]
 

@@ -29,10 +29,8 @@ from django.urls import reverse
 from alerts.models import Channel, Delivery
 from health.models import ExternalService
 from opsconsole import http
-from tests.fixtures_alerts import make_channel, memory_broker
-from tests.fixtures_health import fresh_health_state
+from tests.fixtures_alerts import make_channel, smtp_listening
 
-__all__ = ["fresh_health_state", "memory_broker"]
 TOKEN = "a-long-health-token-for-tests-123456"
 
 # --- real local servers ------------------------------------------------------------------------
@@ -500,22 +498,9 @@ class _RefusingInbox:
 @pytest.mark.usefixtures("memory_broker")
 def test_an_smtp_servers_refusal_is_kept_as_a_short_inert_excerpt() -> None:
     from alerts import services
-    from tests.fixtures_alerts import _EphemeralController
 
-    controller = _EphemeralController(_RefusingInbox(), hostname="127.0.0.1", port=0)
-    controller.start()
-    try:
-        with override_settings(
-            EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
-            EMAIL_HOST="127.0.0.1",
-            EMAIL_PORT=controller.port,
-            EMAIL_USE_TLS=False,
-            EMAIL_HOST_USER="",
-            EMAIL_HOST_PASSWORD="",
-        ):
-            delivery = services.send_test_notification(make_channel(Channel.Type.EMAIL))
-    finally:
-        controller.stop()
+    with smtp_listening(_RefusingInbox()):
+        delivery = services.send_test_notification(make_channel(Channel.Type.EMAIL))
     assert delivery.response_code == 554
     assert delivery.error.startswith("SMTP error 554: rejected spam CCC")
     assert len(delivery.error) <= len("SMTP error 554: ") + http.EXCERPT_CHARS

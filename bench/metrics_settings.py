@@ -9,7 +9,7 @@ from opsconsole.settings import INSTALLED_APPS as _APPS
 from opsconsole.settings import MIDDLEWARE as _MIDDLEWARE
 
 OURS = "metrics.middleware.RequestMetricsMiddleware"
-ROOT_URLCONF = "bench_metrics_urls"
+ROOT_URLCONF = "bench.metrics_urls"
 _variant = os.environ.get("BENCH_MIDDLEWARE", "ops")
 _base = [m for m in _MIDDLEWARE if m != OURS]
 if _variant in ("none", "control"):  # control: a second, identical server (A/A noise floor)

@@ -9,7 +9,7 @@ os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
 
 from opsconsole.settings import *  # noqa: E402,F403
 
-ROOT_URLCONF = "bench.bench_urls"
+ROOT_URLCONF = "bench.health_urls"
 LOGGING["root"]["level"] = "WARNING"  # type: ignore[index]  # noqa: F405
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
