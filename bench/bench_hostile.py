@@ -221,15 +221,7 @@ def _send_valid(
                 "Content-Encoding": "gzip",
                 "X-Sentry-Auth": auth,
             }
-            try:
-                conn.request("POST", path, body=body, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                status = response.status
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                status = 0
+            conn, status = _post(conn, port, path, body, headers)
             with lock:
                 statuses[status] = statuses.get(status, 0) + 1
                 if status == 200:
@@ -241,6 +233,21 @@ def _send_valid(
     for t in pool:
         t.join()
     out.put(("valid", accepted, statuses))
+
+
+def _post(
+    conn: http.client.HTTPConnection, port: int, path: str, body: bytes, headers: dict[str, str]
+) -> tuple[http.client.HTTPConnection, int]:
+    """POST on a keep-alive connection: (the connection to use next, the status; 0 when the
+    connection failed, and a fresh one is returned)."""
+    try:
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        return conn, response.status
+    except (OSError, http.client.HTTPException):
+        conn.close()
+        return http.client.HTTPConnection("127.0.0.1", port, timeout=60), 0
 
 
 def _send_hostile(
@@ -260,15 +267,7 @@ def _send_hostile(
             headers = {"Content-Type": "application/x-sentry-envelope", "X-Sentry-Auth": auth}
             if encoding:
                 headers["Content-Encoding"] = encoding
-            try:
-                conn.request("POST", f"/api/{project_id}/{endpoint}/", body=body, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                status = response.status
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                status = 0
+            conn, status = _post(conn, port, f"/api/{project_id}/{endpoint}/", body, headers)
             with lock:
                 counts = results.setdefault(f"{kind} ({endpoint})", {})
                 counts[status] = counts.get(status, 0) + 1
