@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 pytest_plugins = [
     "tests.fixtures_alerts",
     "tests.fixtures_backups",
+    "tests.fixtures_browser",
     "tests.fixtures_errors",
     "tests.fixtures_health",
     "tests.fixtures_maintenance",
