@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import current_app
 from django.db import transaction
+
+from opsconsole.publish import send_task_bounded
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +25,9 @@ DISPATCH_DUE = "alerts.tasks.dispatch_due"
 def publish(task_name: str, args: tuple[Any, ...], countdown: float = 0) -> None:
     """Queue `task_name` now; a broker that cannot take it is logged, not raised."""
     try:
-        # The worker applies the task's own options (time limits, ignore_result) by name.
-        current_app.send_task(task_name, args, countdown=max(countdown, 0), retry=False)
+        # Often called from a request (a health run, a threshold, an admin action): a broker
+        # that is down must not hold it for Celery's seconds of publish retries.
+        send_task_bounded(task_name, args, countdown=max(countdown, 0))
     except Exception:
         logger.warning("could not queue %s%s; the dispatcher will pick it up", task_name, args)
 

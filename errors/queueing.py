@@ -9,9 +9,7 @@ from __future__ import annotations
 import logging
 import time
 
-from django.conf import settings
-
-from opsconsole.celery import app
+from opsconsole.publish import send_task_bounded
 
 logger = logging.getLogger(__name__)
 DIGEST_TASK = "errors.tasks.digest_inbox"
@@ -32,15 +30,9 @@ def kick_digest() -> None:
         return
     _last_kick = now
     # This runs inside an ingest request: a dead or silent broker must cost it well under a
-    # second. delay() would retry the publish for seconds (and the pooled connection's default
-    # channel retries connecting), so: one connection of our own with short timeouts, no retry.
-    seconds = settings.OPS_BROKER_PUBLISH_TIMEOUT
-    options = dict(app.conf.broker_transport_options or {})
-    if not app.conf.broker_url.startswith(("filesystem", "memory")):
-        options.update(socket_connect_timeout=seconds, socket_timeout=seconds, max_retries=0)
+    # second.
     try:
-        with app.connection_for_write(transport_options=options, connect_timeout=seconds) as conn:
-            app.send_task(DIGEST_TASK, retry=False, producer=conn.Producer(), ignore_result=True)
+        send_task_bounded(DIGEST_TASK, ignore_result=True)
     except Exception as exc:  # the event is already stored; beat or worker start picks it up
         _last_kick = time.monotonic() + KICK_BACKOFF - KICK_INTERVAL
         logger.warning("could not enqueue the error digest: %s", exc)
