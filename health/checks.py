@@ -505,5 +505,42 @@ class Memory(OpsCheck):
             raise ServiceWarning(f"memory is {memory.percent:.1f} % used")
 
 
+@dataclasses.dataclass
+class Scheduler(OpsCheck):
+    """Celery beat is alive: some beat recorded a tick within twice the shortest interval of the
+    schedules it runs (opsconsole.scheduler writes the heartbeat). When beat is down every
+    scheduled health run, threshold check and alert dispatch silently stops, so this component
+    is part of the full report (and alerts), not of readiness: a dead scheduler is no reason to
+    take web hosts out of the load balancer."""
+
+    # Never judge sooner than this: a beat writes its heartbeat every few seconds.
+    minimum_window: float = 15.0
+    component_type: str = dataclasses.field(default="component", repr=False)
+
+    def run(self) -> None:
+        from opsconsole.models import SchedulerHeartbeat
+
+        try:
+            beats = list(SchedulerHeartbeat.objects.order_by("-last_tick")[:20])
+        finally:
+            connections["default"].close()
+        if not beats:
+            raise ServiceUnavailable(
+                "no scheduler has reported: start Celery beat (`celery -A <app> beat`)"
+            )
+        now = timezone.now()
+        newest = beats[0]
+        window = max(2 * newest.shortest_interval, self.minimum_window)
+        age = (now - newest.last_tick).total_seconds()
+        alive = [b for b in beats if (now - b.last_tick).total_seconds() <= window]
+        self.observe("lastTickAge", round(age, 1), "s")
+        self.observe("beats", len(alive), "processes")
+        if age > window:
+            raise ServiceUnavailable(
+                f"no scheduler tick for {age:.0f} s (limit {window:g} s, twice the shortest "
+                "schedule): Celery beat is down, so no scheduled job runs"
+            )
+
+
 def hostname() -> str:
     return socket.gethostname()

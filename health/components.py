@@ -17,5 +17,6 @@ def register_defaults() -> None:
     registry.register("storage", lambda: [checks.Storage()])
     registry.register("external", lambda: [checks.ExternalServices()])
     registry.register("application", lambda: [checks.Application()])
+    registry.register("scheduler", lambda: [checks.Scheduler()])
     registry.register("disk", lambda: [checks.Disk()])
     registry.register("memory", lambda: [checks.Memory()])

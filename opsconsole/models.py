@@ -35,3 +35,34 @@ class SystemLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.target}"
+
+
+class ScheduleClaim(models.Model):
+    """Which beat sends a schedule entry's current run: the first to claim it until `until`.
+
+    With two or more beat processes (high availability) each one finds the same entries due;
+    only the one whose claim succeeds sends the task (opsconsole.scheduler).
+    """
+
+    name = models.CharField(max_length=200, primary_key=True)
+    until = models.DateTimeField()
+    holder = models.CharField(max_length=255, default="")
+    claimed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} (held by {self.holder} until {self.until:%H:%M:%S})"
+
+
+class SchedulerHeartbeat(models.Model):
+    """A running beat process, as it last reported; the `scheduler` health component reads it."""
+
+    beat = models.CharField(max_length=255, primary_key=True)  # host:pid
+    host = models.CharField(max_length=255)
+    started_at = models.DateTimeField()
+    last_tick = models.DateTimeField(db_index=True)
+    # The shortest interval among the schedules this beat runs, in seconds: the scheduler
+    # component fails when no beat ticked within twice that.
+    shortest_interval = models.FloatField()
+
+    def __str__(self) -> str:
+        return self.beat

@@ -39,3 +39,10 @@ if os.environ.get("OPS_TEST_DEFAULT_QUEUE"):
 # SQLite tests use a file, so worker and server processes started by tests share the data.
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}  # noqa: F405
+
+# Beats started by tests/test_scheduler_ha.py run only the schedule the test gives (JSON:
+# name -> {"task", "schedule" (seconds), "options"}), not the product's.
+if os.environ.get("OPS_TEST_BEAT_SCHEDULE"):
+    import json as _json
+
+    CELERY_BEAT_SCHEDULE = _json.loads(os.environ["OPS_TEST_BEAT_SCHEDULE"])

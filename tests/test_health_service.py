@@ -18,6 +18,7 @@ from health import registry, services, signals
 from health.checks import Cache, Disk, Memory, Queue, Storage
 from health.models import ComponentResult, ComponentState, HealthCheck, WorkerHeartbeat
 from health.runner import run_components
+from opsconsole.models import SchedulerHeartbeat
 
 
 @pytest.fixture
@@ -248,6 +249,11 @@ def test_every_check_is_healthy_in_a_working_setup(
         time.sleep(0.2)
     with override_settings(BACKUP_STORAGE_URL=f"file://{tmp_path}", OPS_HEALTH_TOKEN="t" * 32):
         create_backup("db")  # a working setup has a recent backup
+        # ... and a beat that just ticked (real beats: tests/test_scheduler_ha.py)
+        now = timezone.now()
+        SchedulerHeartbeat.objects.create(
+            beat="beat@test:1", host="test", started_at=now, last_tick=now, shortest_interval=10
+        )
         response = client.get("/health/", headers={"X-Health-Token": "t" * 32})
     body = json.loads(response.content)
     statuses = {key.split(":")[0]: v[0]["status"] for key, v in body["checks"].items()}
@@ -263,6 +269,7 @@ def test_every_check_is_healthy_in_a_working_setup(
         "disk",
         "memory",
         "backups",
+        "scheduler",
     } <= set(statuses)
     assert set(statuses.values()) == {"pass"}, statuses
     assert body["checks"]["redis:usedMemory"][0]["observedUnit"] == "bytes"
