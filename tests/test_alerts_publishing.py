@@ -20,9 +20,9 @@ def broker_at(request: pytest.FixtureRequest) -> Iterator[str]:
     silent = SilentServer()
     port = silent.port if request.param == "silent" else free_port()
     before = current_app.conf.broker_url
-    current_app.conf.broker_url = f"redis://127.0.0.1:{port}/0"
+    current_app.conf.update(broker_url=f"redis://127.0.0.1:{port}/0")
     yield request.param
-    current_app.conf.broker_url = before
+    current_app.conf.update(broker_url=before)
     silent.close()
 
 
