@@ -20,7 +20,12 @@ from backups.signals import backup_completed, backup_failed, backup_verified
 from errors.signals import critical_error_occurred, issue_resolved
 from health.signals import health_check_failed, health_check_recovered
 from maintenance.signals import maintenance_window_ended, maintenance_window_started
-from metrics.signals import performance_threshold_exceeded, performance_threshold_recovered
+from metrics.signals import (
+    host_missing,
+    host_recovered,
+    performance_threshold_exceeded,
+    performance_threshold_recovered,
+)
 
 from . import services
 from .models import Kind, Severity
@@ -93,6 +98,27 @@ def on_threshold_exceeded(
             "unit": unit,
         },
     )
+
+
+@receiver(host_missing, dispatch_uid="alerts-host-missing")
+@never_raises
+def on_host_missing(
+    sender: Any, *, host: str, last_seen: Any, missing_after: float, **kwargs: Any
+) -> None:
+    services.fire(
+        f"host:{host}:missing",
+        kind=Kind.SYSTEM,
+        severity=Severity.CRITICAL,
+        summary=f"host {host} stopped reporting (last sample {last_seen:%Y-%m-%d %H:%M:%S} UTC)",
+        url="/console/metrics/",
+        details={"host": host, "last_seen": last_seen.isoformat(), "missing_after": missing_after},
+    )
+
+
+@receiver(host_recovered, dispatch_uid="alerts-host-recovered")
+@never_raises
+def on_host_recovered(sender: Any, *, host: str, **kwargs: Any) -> None:
+    services.resolve(f"host:{host}:missing")
 
 
 @receiver(performance_threshold_recovered, dispatch_uid="alerts-threshold-recovered")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import time
 from datetime import datetime, timedelta
 
@@ -54,7 +53,7 @@ def reap_stale(*, now: datetime | None = None) -> list[int]:
     """Mark running backups that died (killed process, lost host) as failed, remove partials."""
     now = now or timezone.now()
     stale_after = timedelta(seconds=settings.OPS_BACKUP_STALE_AFTER)
-    host = socket.gethostname()
+    host = settings.OPS_HOST_NAME
     reaped = []
     for backup in Backup.objects.filter(status=Backup.Status.RUNNING):
         beat = backup.heartbeat_at or backup.started_at

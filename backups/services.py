@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import tempfile
 import time
 from datetime import datetime, timedelta
@@ -86,7 +85,7 @@ def _start_run(kind: str, actor: Any) -> Backup:
                 started_at=started,
                 heartbeat_at=started,
                 actor=actor_name,
-                hostname=socket.gethostname(),
+                hostname=settings.OPS_HOST_NAME,
                 pid=os.getpid(),
                 storage=_storage_label(),
                 app_version=settings.VERSION,

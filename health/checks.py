@@ -15,7 +15,6 @@ import datetime
 import os
 import secrets
 import shutil
-import socket
 import time
 from typing import Any
 
@@ -467,6 +466,7 @@ class Disk(OpsCheck):
 
     def run(self) -> None:
         paths = [self.path] if self.path else settings.OPS_HEALTH_DISK_PATHS
+        self.observe("host", hostname())
         worst: tuple[float, str] = (0.0, "")
         for path in paths:
             try:
@@ -481,11 +481,11 @@ class Disk(OpsCheck):
         percent, path = worst
         if percent >= self.fail_percent:
             raise ServiceUnavailable(
-                f"{path} is {percent:.1f} % full (fail at {self.fail_percent:g} %)"
+                f"{path} on {hostname()} is {percent:.1f} % full (fail at {self.fail_percent:g} %)"
             )
         if percent >= self.warn_percent:
             raise ServiceWarning(
-                f"{path} is {percent:.1f} % full (warn at {self.warn_percent:g} %)"
+                f"{path} on {hostname()} is {percent:.1f} % full (warn at {self.warn_percent:g} %)"
             )
 
 
@@ -497,12 +497,13 @@ class Memory(OpsCheck):
 
     def run(self) -> None:
         memory = psutil.virtual_memory()
+        self.observe("host", hostname())
         self.observe("utilization", memory.percent, "percent")
         self.observe("available", memory.available, "bytes")
         if memory.percent >= self.fail_percent:
-            raise ServiceUnavailable(f"memory is {memory.percent:.1f} % used")
+            raise ServiceUnavailable(f"memory on {hostname()} is {memory.percent:.1f} % used")
         if memory.percent >= self.warn_percent:
-            raise ServiceWarning(f"memory is {memory.percent:.1f} % used")
+            raise ServiceWarning(f"memory on {hostname()} is {memory.percent:.1f} % used")
 
 
 @dataclasses.dataclass
@@ -543,4 +544,4 @@ class Scheduler(OpsCheck):
 
 
 def hostname() -> str:
-    return socket.gethostname()
+    return settings.OPS_HOST_NAME

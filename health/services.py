@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -62,7 +61,7 @@ def perform_health_check(*, trigger: str = "schedule") -> HealthCheck:
         status=report.status,
         duration_ms=report.duration_ms,
         trigger=trigger,
-        hostname=socket.gethostname()[:255],
+        hostname=settings.OPS_HOST_NAME[:255],
         details=_outcome_details(report),
     )
     ComponentResult.objects.bulk_create(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hmac
 import json
 import math
-import socket
 from typing import Any
 
 from django.conf import settings
@@ -113,7 +112,7 @@ def render_report(report: Report, *, details: bool) -> dict[str, Any]:
         body.update(
             version=settings.VERSION.split(".")[0],
             releaseId=settings.VERSION,
-            serviceId=socket.gethostname(),
+            serviceId=settings.OPS_HOST_NAME,
             description=f"Ops Console ({settings.OPS_ENVIRONMENT})",
         )
         if maintenance.get("active") and maintenance.get("message"):

@@ -1,8 +1,14 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from metrics.hosts import forget
 from metrics.models import (
+    Host,
     PerformanceMetric,
     ResourceUsage,
     SlowQuery,
@@ -73,3 +79,24 @@ class SlowQueryAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "duration_ms", "route", "sql")
     search_fields = ("sql", "route", "request_id")
     date_hierarchy = "created_at"
+
+
+@admin.register(Host)
+class HostAdmin(ReadOnlyAdmin):
+    """Hosts that report samples; deleting one forgets a retired host (and resolves its
+    missing-host alert). Needs the delete permission (administrators)."""
+
+    list_display = ("name", "state", "last_seen", "missing_since", "first_seen")
+    list_filter = ("missing_since",)
+    search_fields = ("name",)
+
+    @admin.display(description="state")
+    def state(self, obj: Host) -> str:
+        return "missing" if obj.missing_since else "reporting"
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        forget(obj.name)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for name in queryset.values_list("name", flat=True):
+            forget(name)

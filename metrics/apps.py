@@ -10,6 +10,7 @@ class MetricsConfig(AppConfig):
 
     def ready(self) -> None:
         import_module(f"{self.name}.system_checks")  # registers the system checks
+        import_module(f"{self.name}.sampler").connect()  # one host sampler per host
         # Receivers are wired here, never at import time of models.
         if find_spec(f"{self.name}.receivers"):
             import_module(f"{self.name}.receivers")

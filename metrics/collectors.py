@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from metrics.histogram import SLOTS, quantile
+from metrics.hosts import mark_seen
 from metrics.models import PerformanceMetric, ResourceUsage, SlowQuery, SlowRequest
 from metrics.recorder import SEP
 from metrics.store import current_minute, get_store, redis_client
@@ -385,7 +385,7 @@ def sample_host(
     used = memory.total - memory.available
     return ResourceUsage(
         recorded_at=at,
-        host=host or socket.gethostname(),
+        host=host or settings.OPS_HOST_NAME,
         cpu_percent=_cpu_percent(),
         cpu_count=psutil.cpu_count() or 1,
         memory_percent=100.0 * used / memory.total if memory.total else 0.0,
@@ -425,9 +425,10 @@ def collect_resource_usage(
     With skip_if_sampled, a host already sampled this minute (another worker on the same
     machine) is left alone: a second CPU reading milliseconds later would only be noise."""
     now = now or timezone.now()
-    host = socket.gethostname()
+    host = settings.OPS_HOST_NAME
     at = _minute_dt(current_minute(now.timestamp()))
     if skip_if_sampled and ResourceUsage.objects.filter(host=host, recorded_at=at).exists():
+        mark_seen(host, now)  # alive, though its minute already has a sample
         return {"host": host, "recorded_at": at.isoformat(), "skipped": True}
     previous = (
         ResourceUsage.objects.filter(host=host, recorded_at__lt=at).order_by("-recorded_at").first()
@@ -441,6 +442,7 @@ def collect_resource_usage(
     ResourceUsage.objects.bulk_create(
         [row], update_conflicts=True, unique_fields=["host", "recorded_at"], update_fields=fields
     )
+    mark_seen(host, now)
     transitions = evaluate(resource_observations(row), now)
     return {"host": host, "recorded_at": at.isoformat(), "transitions": transitions}
 

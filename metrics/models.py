@@ -257,3 +257,23 @@ class ThresholdState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.metric}@{self.host}: {self.level}"
+
+
+class Host(models.Model):
+    """A machine that reports resource samples, and whether it stopped.
+
+    The host sampler (metrics.sampler) marks it seen with every sample; the missing-host job
+    marks it missing once when it has been quiet for OPS_HOST_MISSING_AFTER and clears that when
+    a sample arrives again. A retired host is forgotten by deleting it here.
+    """
+
+    name = models.CharField(max_length=255, primary_key=True)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField(db_index=True)
+    missing_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -13,7 +13,6 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import socket
 import threading
 import time
 from bisect import bisect_left as _bisect_left
@@ -30,7 +29,7 @@ logger = logging.getLogger("opsconsole.metrics")
 SEP = "\t"
 # Keep at most this many minutes buffered while the store is unreachable.
 MAX_BUFFERED_MINUTES = 15
-HOSTNAME = socket.gethostname()
+HOSTNAME = settings.OPS_HOST_NAME
 # This process's id, kept current by a fork hook rather than asked for on every request.
 _PID = [os.getpid()]
 

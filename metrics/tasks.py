@@ -38,3 +38,13 @@ def collect_resource_usage() -> dict[str, Any]:
 )
 def roll_up_metrics() -> dict[str, int]:
     return services.roll_up()
+
+
+@shared_task(
+    name="metrics.tasks.find_missing_hosts", ignore_result=True, soft_time_limit=45, time_limit=60
+)
+def find_missing_hosts() -> list[str]:
+    """Hosts that stopped reporting: marked missing (and alerted) once."""
+    from metrics.hosts import find_missing
+
+    return find_missing()

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from celery.schedules import BaseSchedule
+from django.conf import settings
 from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
@@ -107,7 +107,7 @@ class OpsScheduler(DatabaseScheduler):
     Entry = CodeDeclaredEntry
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.beat_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.beat_id = f"{settings.OPS_HOST_NAME}:{os.getpid()}"
         self.started_at = timezone.now()
         self.last_heartbeat = 0.0
         super().__init__(*args, **kwargs)
@@ -139,7 +139,7 @@ class OpsScheduler(DatabaseScheduler):
             SchedulerHeartbeat.objects.update_or_create(
                 beat=self.beat_id[:255],
                 defaults={
-                    "host": socket.gethostname()[:255],
+                    "host": settings.OPS_HOST_NAME[:255],
                     "started_at": self.started_at,
                     "last_tick": now,
                     "shortest_interval": shortest_interval(self._schedule or {}, now),

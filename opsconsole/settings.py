@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from pathlib import Path
 
 import environ
@@ -29,6 +30,9 @@ from opsconsole.env import (
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("OPS_VAR_DIR") or BASE_DIR / "var").resolve()
 VERSION = "0.1.0"
+# The name this machine's processes report as (metrics, health runs, heartbeats): the system's
+# host name unless set, e.g. to a stable name where containers get random ones.
+OPS_HOST_NAME = env_str("OPS_HOST_NAME") or socket.gethostname()
 
 try:
     OPS_ENVIRONMENT = env_str("OPS_ENVIRONMENT", "development").lower()
@@ -389,6 +393,12 @@ OPS_METRICS_RAW_DAYS = env_int("OPS_METRICS_RAW_DAYS", 7, minimum=1)
 OPS_METRICS_HOURLY_DAYS = env_int("OPS_METRICS_HOURLY_DAYS", 90, minimum=1)
 OPS_METRICS_DAILY_DAYS = env_int("OPS_METRICS_DAILY_DAYS", 730, minimum=1)
 OPS_METRICS_ACTIVE_USER_WINDOW = env_duration("OPS_METRICS_ACTIVE_USER_WINDOW", "5m")
+# Every web, worker and beat process starts the host sampler; one per host samples
+# (metrics.sampler). Off in tests, which sample explicitly.
+OPS_HOST_SAMPLER = env_bool("OPS_HOST_SAMPLER", default=OPS_ENVIRONMENT != "test")
+OPS_HOST_SAMPLE_INTERVAL = env_duration("OPS_HOST_SAMPLE_INTERVAL", "60s").total_seconds()
+# A host that reported and then sent nothing for this long is missing (alert, console).
+OPS_HOST_MISSING_AFTER = env_duration("OPS_HOST_MISSING_AFTER", "3m").total_seconds()
 CELERY_BEAT_SCHEDULE.update(
     {
         "metrics-collect-performance": {
@@ -398,6 +408,10 @@ CELERY_BEAT_SCHEDULE.update(
         "metrics-collect-resources": {
             "task": "metrics.tasks.collect_resource_usage",
             "schedule": env_duration("OPS_METRICS_COLLECT_INTERVAL", "60s").total_seconds(),
+        },
+        "metrics-find-missing-hosts": {
+            "task": "metrics.tasks.find_missing_hosts",
+            "schedule": 60.0,
         },
         "metrics-roll-up": {
             "task": "metrics.tasks.roll_up_metrics",
