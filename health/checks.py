@@ -232,9 +232,46 @@ def consumed_queues(app: Any) -> list[str]:
 
 
 @dataclasses.dataclass
+class QueueLimits:
+    """Per-queue limits: the oldest waiting task's age and the depth, warn and fail (0: off)."""
+
+    wait_warn: float = dataclasses.field(
+        default_factory=lambda: settings.OPS_HEALTH_QUEUE_WAIT_WARN
+    )
+    wait_fail: float = dataclasses.field(default_factory=lambda: settings.OPS_HEALTH_QUEUE_MAX_WAIT)
+    depth_warn: int = dataclasses.field(
+        default_factory=lambda: settings.OPS_HEALTH_QUEUE_DEPTH_WARN
+    )
+    depth_fail: int = dataclasses.field(
+        default_factory=lambda: settings.OPS_HEALTH_QUEUE_DEPTH_FAIL
+    )
+
+    def judge(self, queue: str, depth: int, waited: float | None) -> tuple[str, str] | None:
+        """("fail" | "warn", reason) for the worst limit `queue` is past, or None."""
+        for level, wait_limit, depth_limit in (
+            ("fail", self.wait_fail, self.depth_fail),
+            ("warn", self.wait_warn, self.depth_warn),
+        ):
+            if wait_limit and waited is not None and waited > wait_limit:
+                hint = (
+                    ": workers are alive but take no work; every pool process may be busy or stuck"
+                    if level == "fail"
+                    else ""
+                )
+                return level, (
+                    f"queue {queue}: the oldest waiting task has waited {waited:.0f} s "
+                    f"({level} at {wait_limit:g} s){hint}"
+                )
+            if depth_limit and depth >= depth_limit:
+                return level, f"queue {queue}: {depth} tasks waiting ({level} at {depth_limit})"
+        return None
+
+
+@dataclasses.dataclass
 class Queue(OpsCheck):
-    """Broker reachable, a live worker by heartbeat age, queue depth, the oldest waiting
-    message's age (a live worker whose pool takes no work), failed tasks last hour."""
+    """Broker reachable, live workers by heartbeat age (and how many of those expected), per
+    queue the depth and the oldest waiting message's age against warn and fail limits (a live
+    worker whose pool takes no work shows as a growing wait), failed tasks in the last hour."""
 
     failed_threshold: int = dataclasses.field(
         default_factory=lambda: settings.OPS_HEALTH_FAILED_TASKS_THRESHOLD
@@ -242,57 +279,101 @@ class Queue(OpsCheck):
     worker_max_age: float = dataclasses.field(
         default_factory=lambda: settings.OPS_HEALTH_WORKER_MAX_AGE
     )
-    max_wait: float = dataclasses.field(default_factory=lambda: settings.OPS_HEALTH_QUEUE_MAX_WAIT)
+    expected_workers: int = dataclasses.field(
+        default_factory=lambda: settings.OPS_HEALTH_EXPECTED_WORKERS
+    )
+    limits: QueueLimits = dataclasses.field(default_factory=QueueLimits)
 
     def run(self) -> None:
-        from django_celery_results.models import TaskResult
+        verdicts = [v for v in (self.judge_queues(), *self.judge_workers()) if v]
+        for level in ("fail", "warn"):
+            reasons = [reason for lv, reason in verdicts if lv == level]
+            if reasons:
+                exc = ServiceUnavailable if level == "fail" else ServiceWarning
+                raise exc("; ".join(reasons))
 
-        from health.models import WorkerHeartbeat
+    def measure_queues(self) -> dict[str, tuple[int, float | None]]:
+        """{queue: (depth, oldest wait in seconds or None)} for every queue a worker consumes."""
         from opsconsole.celery import app
 
         seconds = self.timeout.total_seconds()
-        queues = consumed_queues(app)
-        depth, waited, slowest = 0, None, ""
+        measured: dict[str, tuple[int, float | None]] = {}
         try:
             with _broker_connection(seconds) as conn:
                 conn.ensure_connection(max_retries=1, interval_start=0, timeout=seconds)
-                for queue in queues:
+                for queue in consumed_queues(app):
                     waiting = queue_depth(conn.default_channel, queue)
                     age = oldest_wait(conn.default_channel, queue) if waiting else None
-                    depth += waiting
-                    if age is not None and (waited is None or age > waited):
-                        waited, slowest = age, queue
+                    measured[queue] = (waiting, age)
         except Exception as exc:
             raise ServiceUnavailable(f"broker unreachable: {reason(exc)}") from None
-        self.observe("depth", depth, "messages")
-        if waited is not None:
-            self.observe("oldestWait", round(waited, 1), "s")
+        return measured
+
+    def judge_queues(self) -> tuple[str, str] | None:
+        measured = self.measure_queues()
+        self.observe("depth", sum(depth for depth, _ in measured.values()), "messages")
+        waits = [age for _, age in measured.values() if age is not None]
+        if waits:
+            self.observe("oldestWait", round(max(waits), 1), "s")
+        verdicts = []
+        for queue, (depth, age) in measured.items():
+            self.observe(f"{queue}:depth", depth, "messages")
+            if age is not None:
+                self.observe(f"{queue}:oldestWait", round(age, 1), "s")
+            verdict = self.limits.judge(queue, depth, age)
+            if verdict:
+                verdicts.append(verdict)
+        # The worst first: a failing queue outranks a warning one.
+        return min(verdicts, key=lambda v: v[0] != "fail", default=None)
+
+    def judge_workers(self) -> list[tuple[str, str] | None]:
+        from django_celery_results.models import TaskResult
+
+        from health.models import WorkerHeartbeat
+
         now = timezone.now()
         try:
-            live = WorkerHeartbeat.objects.filter(
-                last_seen__gte=now - datetime.timedelta(seconds=self.worker_max_age)
-            ).count()
+            live = list(
+                WorkerHeartbeat.objects.filter(
+                    last_seen__gte=now - datetime.timedelta(seconds=self.worker_max_age)
+                ).values_list("hostname", flat=True)
+            )
+            stale = list(
+                WorkerHeartbeat.objects.filter(
+                    last_seen__lt=now - datetime.timedelta(seconds=self.worker_max_age)
+                ).values_list("hostname", flat=True)[:10]
+            )
             failed = TaskResult.objects.filter(
                 status="FAILURE", date_done__gte=now - datetime.timedelta(hours=1)
             ).count()
         finally:
             connections["default"].close()
-        self.observe("workers", live, "workers")
+        self.observe("workers", len(live), "workers")
         self.observe("failedTasksLastHour", failed, "tasks")
-        if live == 0:
-            raise ServiceUnavailable(
-                f"no Celery worker has sent a heartbeat in the last {self.worker_max_age:g} s"
+        verdicts: list[tuple[str, str] | None] = []
+        if not live:
+            verdicts.append(
+                (
+                    "fail",
+                    f"no Celery worker has sent a heartbeat in the last {self.worker_max_age:g} s",
+                )
             )
-        if waited is not None and waited > self.max_wait:
-            raise ServiceUnavailable(
-                f"the oldest waiting task (queue {slowest}) has waited {waited:.0f} s "
-                f"(limit {self.max_wait:g} s): "
-                "workers are alive but take no work; every pool process may be busy or stuck"
+        elif self.expected_workers and len(live) < self.expected_workers:
+            silent = f" (silent: {', '.join(sorted(stale))})" if stale else ""
+            verdicts.append(
+                (
+                    "warn",
+                    f"{len(live)} of {self.expected_workers} expected workers alive{silent}",
+                )
             )
         if failed > self.failed_threshold:
-            raise ServiceWarning(
-                f"{failed} tasks failed in the last hour (threshold {self.failed_threshold})"
+            verdicts.append(
+                (
+                    "warn",
+                    f"{failed} tasks failed in the last hour (threshold {self.failed_threshold})",
+                )
             )
+        return verdicts
 
 
 @dataclasses.dataclass

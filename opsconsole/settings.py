@@ -258,6 +258,13 @@ OPS_HEALTH_WORKER_MAX_AGE = env_float("OPS_HEALTH_WORKER_MAX_AGE", 60.0, minimum
 # The queue check fails when the oldest waiting task message is older than this: workers are
 # alive (heartbeat) but none takes work, e.g. every pool process is busy or stuck.
 OPS_HEALTH_QUEUE_MAX_WAIT = env_float("OPS_HEALTH_QUEUE_MAX_WAIT", 300.0, minimum=1)
+# Per queue: warn when the oldest waiting task has waited this long (fail: OPS_HEALTH_QUEUE_MAX_WAIT),
+# and warn / fail at these depths. 0 turns a limit off.
+OPS_HEALTH_QUEUE_WAIT_WARN = env_float("OPS_HEALTH_QUEUE_WAIT_WARN", 60.0, minimum=0)
+OPS_HEALTH_QUEUE_DEPTH_WARN = env_int("OPS_HEALTH_QUEUE_DEPTH_WARN", 1000, minimum=0)
+OPS_HEALTH_QUEUE_DEPTH_FAIL = env_int("OPS_HEALTH_QUEUE_DEPTH_FAIL", 10000, minimum=0)
+# How many workers should be alive (0: not checked): fewer warns, naming the missing ones.
+OPS_HEALTH_EXPECTED_WORKERS = env_int("OPS_HEALTH_EXPECTED_WORKERS", 0, minimum=0)
 OPS_HEALTH_DISK_PATHS = env_list("OPS_HEALTH_DISK_PATHS", [str(VAR_DIR)])
 OPS_HEALTH_DISK_WARN = env_float("OPS_HEALTH_DISK_WARN", 80.0, minimum=0)
 OPS_HEALTH_DISK_FAIL = env_float("OPS_HEALTH_DISK_FAIL", 95.0, minimum=0)

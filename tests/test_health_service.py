@@ -355,3 +355,49 @@ def test_the_console_home_shows_status_at_a_glance(
     assert b'id="ops-overall">fail<' in page.content
     assert b'data-component="switch"' in page.content
     assert b"switched off" in page.content
+
+
+def queue_tasks(queue: str, count: int, waited: float = 0.0) -> None:
+    """`count` task messages on `queue`, published `waited` seconds ago (nobody consumes them)."""
+    from opsconsole.celery import app
+
+    for _ in range(count):
+        app.send_task(
+            "health.tests.never_run",
+            queue=queue,
+            headers={"ops_published_at": time.time() - waited},
+        )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_queue_is_judged_by_its_depth_and_its_oldest_wait(empty_queue: str) -> None:
+    from health.checks import QueueLimits
+
+    WorkerHeartbeat.objects.create(hostname="w1@x", last_seen=timezone.now())
+    queue_tasks(empty_queue, 1, waited=90)  # the oldest first, as a queue fills
+    queue_tasks(empty_queue, 3)
+    loose = QueueLimits(wait_warn=0, wait_fail=0, depth_warn=0, depth_fail=0)
+    check = Queue(limits=loose)
+    check.run()
+    figures = {o["measurement"]: o["observedValue"] for o in check.observations}
+    assert figures[f"{empty_queue}:depth"] == 4
+    assert 89 <= figures[f"{empty_queue}:oldestWait"] <= 100
+    with pytest.raises(ServiceWarning, match=f"queue {empty_queue}: 4 tasks waiting"):
+        Queue(limits=QueueLimits(wait_warn=0, wait_fail=0, depth_warn=4, depth_fail=0)).run()
+    with pytest.raises(ServiceUnavailable, match="4 tasks waiting \\(fail at 4\\)"):
+        Queue(limits=QueueLimits(wait_warn=0, wait_fail=0, depth_warn=2, depth_fail=4)).run()
+    with pytest.raises(ServiceWarning, match="oldest waiting task has waited 9\\d s \\(warn at 60"):
+        Queue(limits=QueueLimits(wait_warn=60, wait_fail=300, depth_warn=0, depth_fail=0)).run()
+    with pytest.raises(ServiceUnavailable, match="waited 9\\d s \\(fail at 80 s\\): workers"):
+        Queue(limits=QueueLimits(wait_warn=60, wait_fail=80, depth_warn=2, depth_fail=0)).run()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("empty_queue")
+def test_one_dead_worker_among_several_is_named_when_workers_are_expected() -> None:
+    now = timezone.now()
+    WorkerHeartbeat.objects.create(hostname="w1@a", last_seen=now)
+    WorkerHeartbeat.objects.create(hostname="w2@b", last_seen=now - timedelta(minutes=5))
+    Queue().run()  # no expectation set: one live worker is enough
+    with pytest.raises(ServiceWarning, match="1 of 2 expected workers alive \\(silent: w2@b\\)"):
+        Queue(expected_workers=2).run()
