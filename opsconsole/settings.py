@@ -258,8 +258,8 @@ OPS_HEALTH_WORKER_MAX_AGE = env_float("OPS_HEALTH_WORKER_MAX_AGE", 60.0, minimum
 # The queue check fails when the oldest waiting task message is older than this: workers are
 # alive (heartbeat) but none takes work, e.g. every pool process is busy or stuck.
 OPS_HEALTH_QUEUE_MAX_WAIT = env_float("OPS_HEALTH_QUEUE_MAX_WAIT", 300.0, minimum=1)
-# Per queue: warn when the oldest waiting task has waited this long (fail: OPS_HEALTH_QUEUE_MAX_WAIT),
-# and warn / fail at these depths. 0 turns a limit off.
+# Per queue: warn when the oldest waiting task has waited this long (it fails at
+# OPS_HEALTH_QUEUE_MAX_WAIT), and warn / fail at these depths. 0 turns a limit off.
 OPS_HEALTH_QUEUE_WAIT_WARN = env_float("OPS_HEALTH_QUEUE_WAIT_WARN", 60.0, minimum=0)
 OPS_HEALTH_QUEUE_DEPTH_WARN = env_int("OPS_HEALTH_QUEUE_DEPTH_WARN", 1000, minimum=0)
 OPS_HEALTH_QUEUE_DEPTH_FAIL = env_int("OPS_HEALTH_QUEUE_DEPTH_FAIL", 10000, minimum=0)
