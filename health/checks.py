@@ -233,6 +233,28 @@ def consumed_queues(app: Any) -> list[str]:
 
 
 @dataclasses.dataclass
+class QueueMeasure:
+    """One queue as the broker holds it: waiting messages and the oldest one's wait (s)."""
+
+    name: str
+    depth: int
+    oldest_wait: float | None
+
+
+def measure_queues(app: Any, timeout: float) -> list[QueueMeasure]:
+    """Depth and oldest waiting message of every queue our workers consume (`consumed_queues`),
+    in one broker connection; raises when the broker does not answer within `timeout`."""
+    measured = []
+    with _broker_connection(timeout) as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
+        for queue in consumed_queues(app):
+            waiting = queue_depth(conn.default_channel, queue)
+            age = oldest_wait(conn.default_channel, queue) if waiting else None
+            measured.append(QueueMeasure(queue, waiting, age))
+    return measured
+
+
+@dataclasses.dataclass
 class Queue(OpsCheck):
     """Broker reachable, a live worker by heartbeat age, queue depth, the oldest waiting
     message's age (a live worker whose pool takes no work), failed tasks last hour."""
@@ -252,19 +274,15 @@ class Queue(OpsCheck):
         from opsconsole.celery import app
 
         seconds = self.timeout.total_seconds()
-        queues = consumed_queues(app)
         depth, waited, slowest = 0, None, ""
         try:
-            with _broker_connection(seconds) as conn:
-                conn.ensure_connection(max_retries=1, interval_start=0, timeout=seconds)
-                for queue in queues:
-                    waiting = queue_depth(conn.default_channel, queue)
-                    age = oldest_wait(conn.default_channel, queue) if waiting else None
-                    depth += waiting
-                    if age is not None and (waited is None or age > waited):
-                        waited, slowest = age, queue
+            measured = measure_queues(app, seconds)
         except Exception as exc:
             raise ServiceUnavailable(f"broker unreachable: {reason(exc)}") from None
+        for queue in measured:
+            depth += queue.depth
+            if queue.oldest_wait is not None and (waited is None or queue.oldest_wait > waited):
+                waited, slowest = queue.oldest_wait, queue.name
         self.observe("depth", depth, "messages")
         if waited is not None:
             self.observe("oldestWait", round(waited, 1), "s")
