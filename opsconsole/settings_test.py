@@ -39,3 +39,7 @@ if os.environ.get("OPS_TEST_DEFAULT_QUEUE"):
 # SQLite tests use a file, so worker and server processes started by tests share the data.
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}  # noqa: F405
+
+# Test-only task modules a worker started by the tests imports (tests/queues_support.py).
+if os.environ.get("OPS_TEST_CELERY_IMPORTS"):
+    CELERY_IMPORTS = os.environ["OPS_TEST_CELERY_IMPORTS"].split(",")

@@ -23,6 +23,7 @@ from celery.signals import (
     task_failure,
     task_postrun,
     task_prerun,
+    worker_init,
     worker_process_shutdown,
     worker_shutdown,
 )
@@ -132,6 +133,9 @@ class MinuteBuffer:
         self._data: dict[Key, list[Any]] = {}
         self._pid = 0
         self._stop = threading.Event()
+        # Set in Celery workers (worker_init): only they start the flush thread. Elsewhere
+        # (tasks run eagerly) the buffer is flushed by whoever calls `flush_buffer`.
+        self.flush_in_thread = False
 
     def add(self, name: str, runtime: float, failed: bool, now: float | None = None) -> None:
         minute = int((time.time() if now is None else now) // 60) * 60
@@ -167,7 +171,7 @@ class MinuteBuffer:
                 mine[3] = [a + b for a, b in zip(mine[3], entry[3], strict=True)]
 
     def _ensure_thread(self) -> None:
-        if self._pid == os.getpid():
+        if not self.flush_in_thread or self._pid == os.getpid():
             return
         self._pid = os.getpid()  # a forked pool process starts its own thread
         thread = threading.Thread(target=self._loop, name="queues-minute-flush", daemon=True)
@@ -242,6 +246,11 @@ def on_task_postrun(
         return
     name = str(getattr(task, "name", "") or "unknown")[:255]
     minutes.add(name, time.monotonic() - started, failed=state == "FAILURE")
+
+
+@worker_init.connect(dispatch_uid="queues-flush-in-workers")
+def on_worker_init(**kwargs: Any) -> None:
+    minutes.flush_in_thread = True
 
 
 @worker_process_shutdown.connect(dispatch_uid="queues-flush-pool-process")
