@@ -16,10 +16,12 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from opsconsole.admintools import AUDITS_ITSELF, ReadOnlyAdmin, admin_page
 from queues import live, services, stats
@@ -34,6 +36,16 @@ def _pretty(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+def _back(request: HttpRequest) -> HttpResponseRedirect | None:
+    """To the console page the operation was started from (`next`), else the changelist."""
+    target = request.POST.get("next", "")
+    if target.startswith(reverse("admin:index")) and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return HttpResponseRedirect(target)
+    return None
 
 
 @admin.register(TaskFailure)
@@ -123,7 +135,7 @@ class TaskFailureAdmin(ReadOnlyAdmin):
             outcome = services.retry(pk, actor=request.user)
             self.message_user(request, outcome.message, messages.SUCCESS if outcome.ok else
                               messages.WARNING)  # fmt: skip
-        return None
+        return _back(request)
 
     @admin.action(description="Discard the selected failed tasks", permissions=["retry"])
     def discard_selected(self, request: HttpRequest, queryset: QuerySet[TaskFailure]) -> Any:
@@ -131,7 +143,7 @@ class TaskFailureAdmin(ReadOnlyAdmin):
             outcome = services.discard(pk, actor=request.user)
             self.message_user(request, outcome.message, messages.SUCCESS if outcome.ok else
                               messages.WARNING)  # fmt: skip
-        return None
+        return _back(request)
 
     # --- the overview page ------------------------------------------------------------------
     def _overview_context(self, request: HttpRequest) -> dict[str, Any] | HttpResponse:

@@ -53,7 +53,7 @@ def retry(failure_id: int, *, actor: Any) -> Outcome:
         refusal = why_not_retriable(failure)
         sent = None
         if refusal:
-            outcome = Outcome(failure, False, f"{failure} was not retried: {refusal}.")
+            outcome = Outcome(failure, False, f"Task {failure} was not retried: {refusal}.")
         else:
             raw = json.loads(failure.raw_arguments)
             options = {"queue": failure.queue} if failure.queue else {}
@@ -63,7 +63,7 @@ def retry(failure_id: int, *, actor: Any) -> Outcome:
                 )
             except Exception as exc:
                 sent = None
-                outcome = Outcome(failure, False, f"{failure} could not be sent: {reason(exc)}.")
+                outcome = Outcome(failure, False, f"Task {failure} could not be sent: {reason(exc)}.")
         if sent is not None:
             failure.state = TaskFailure.State.RETRIED
             failure.retried_as = str(sent.id)
@@ -73,7 +73,7 @@ def retry(failure_id: int, *, actor: Any) -> Outcome:
             failure.save(
                 update_fields=["state", "retried_as", "raw_arguments", "handled_at", "handled_by"]
             )
-            outcome = Outcome(failure, True, f"{failure} was sent again as {sent.id}.", sent.id)
+            outcome = Outcome(failure, True, f"Task {failure} was sent again as {sent.id}.", sent.id)
     audit.record(
         "queues.retry_task",
         actor=actor,
@@ -96,7 +96,7 @@ def discard(failure_id: int, *, actor: Any) -> Outcome:
         failure = TaskFailure.objects.select_for_update().get(pk=failure_id)
         if failure.state != TaskFailure.State.FAILED:
             outcome = Outcome(
-                failure, False, f"{failure} was already {failure.get_state_display()}."
+                failure, False, f"Task {failure} was already {failure.get_state_display()}."
             )
         else:
             failure.state = TaskFailure.State.DISCARDED
@@ -104,7 +104,7 @@ def discard(failure_id: int, *, actor: Any) -> Outcome:
             failure.handled_at = timezone.now()
             failure.handled_by = _actor_name(actor)
             failure.save(update_fields=["state", "raw_arguments", "handled_at", "handled_by"])
-            outcome = Outcome(failure, True, f"{failure} was discarded.")
+            outcome = Outcome(failure, True, f"Task {failure} was discarded.")
     audit.record(
         "queues.discard_task",
         actor=actor,

@@ -272,8 +272,11 @@ def test_a_retry_sends_the_original_arguments_to_the_original_queue_once(
     with app.connection_for_write() as conn:
         simple = conn.SimpleQueue(queue)
         try:
-            response = _post_action(_client(retrier), "retry_selected", failure, confirm="yes")
-            assert response.status_code == 302
+            overview = reverse(OVERVIEW) + "?period=24h"
+            response = _post_action(
+                _client(retrier), "retry_selected", failure, confirm="yes", next=overview
+            )
+            assert response.status_code == 302 and response["Location"] == overview
             message = simple.get(timeout=5)
             sent.append(message.payload)
             message.ack()
@@ -298,8 +301,11 @@ def test_a_retry_sends_the_original_arguments_to_the_original_queue_once(
 @pytest.mark.django_db
 def test_discarding_deletes_the_kept_arguments_and_is_audited(retrier: User) -> None:
     failure = _failure()
-    response = _post_action(_client(retrier), "discard_selected", failure)
+    response = _post_action(
+        _client(retrier), "discard_selected", failure, next="https://elsewhere.example/admin/"
+    )
     assert response.status_code == 302
+    assert response["Location"] == reverse(CHANGELIST)  # never back to another site
     failure.refresh_from_db()
     assert failure.state == TaskFailure.State.DISCARDED and failure.raw_arguments == ""
     assert services.retry(failure.pk, actor=retrier).ok is False

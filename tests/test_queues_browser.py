@@ -69,8 +69,9 @@ def test_an_operator_retries_a_failed_task_from_the_page_and_it_succeeds_in_the_
     marker.write_text("")  # from now on the task succeeds
     page.get_by_role("button", name=f"Retry {TASK_NAME}").click()
     page.wait_for_load_state()
+    assert "/queues/taskfailure/overview/" in page.url  # back where the operator was
     assert "was sent again as" in page.content()
-    shoot(page, "queues-failures-after-retry")
+    shoot(page, "queues-overview-after-retry")
 
     done = Path(f"{marker}.done")
     _wait_for(done.exists, "the retried task to succeed", log)
@@ -82,6 +83,8 @@ def test_an_operator_retries_a_failed_task_from_the_page_and_it_succeeds_in_the_
     audit = SystemLog.objects.get(action="queues.retry_task")
     assert audit.result == "success" and audit.actor == user
 
+    page.goto(f"{live_server.url}/admin/queues/taskfailure/")
+    shoot(page, "queues-failures")
     page.goto(f"{live_server.url}/admin/queues/taskfailure/{failure.pk}/change/")
     assert "Traceback" in page.content()
     shoot(page, "queues-failure-detail")
@@ -98,5 +101,7 @@ def test_a_viewer_sees_the_page_without_any_operation(
     assert "app.tasks.sync" in page.content()
     assert page.get_by_role("button", name="Retry app.tasks.sync").count() == 0
     shoot(page, "queues-overview-viewer")
+    page.emulate_media(color_scheme="dark")
+    shoot(page, "queues-overview-viewer-dark")
     page.goto(f"{live_server.url}/admin/queues/taskfailure/overview/?period=9y")
     assert "unknown period" in page.content()
