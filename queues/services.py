@@ -56,14 +56,18 @@ def retry(failure_id: int, *, actor: Any) -> Outcome:
             outcome = Outcome(failure, False, f"Task {failure} was not retried: {refusal}.")
         else:
             raw = json.loads(failure.raw_arguments)
-            options = {"queue": failure.queue} if failure.queue else {}
             try:
                 sent = app.send_task(
-                    failure.task_name, args=raw["args"], kwargs=raw["kwargs"], **options
+                    failure.task_name,
+                    args=raw["args"],
+                    kwargs=raw["kwargs"],
+                    queue=failure.queue or None,  # empty: the task's default routing
                 )
             except Exception as exc:
                 sent = None
-                outcome = Outcome(failure, False, f"Task {failure} could not be sent: {reason(exc)}.")
+                outcome = Outcome(
+                    failure, False, f"Task {failure} could not be sent: {reason(exc)}."
+                )
         if sent is not None:
             failure.state = TaskFailure.State.RETRIED
             failure.retried_as = str(sent.id)
@@ -73,7 +77,9 @@ def retry(failure_id: int, *, actor: Any) -> Outcome:
             failure.save(
                 update_fields=["state", "retried_as", "raw_arguments", "handled_at", "handled_by"]
             )
-            outcome = Outcome(failure, True, f"Task {failure} was sent again as {sent.id}.", sent.id)
+            outcome = Outcome(
+                failure, True, f"Task {failure} was sent again as {sent.id}.", sent.id
+            )
     audit.record(
         "queues.retry_task",
         actor=actor,
