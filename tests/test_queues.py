@@ -210,6 +210,31 @@ def test_the_page_shows_figures_and_failures_and_answers_a_bad_period_with_400(
 
 
 @pytest.mark.django_db
+def test_workers_show_their_heartbeat_age_and_the_answers_are_cached_briefly(
+    retrier: User,
+) -> None:
+    from django.core.cache import cache
+
+    from health.models import WorkerHeartbeat
+    from queues import live
+
+    cache.delete(live.CACHE_KEY)
+    now = timezone.now()
+    WorkerHeartbeat.objects.create(hostname="celery@gone", last_seen=now - timedelta(minutes=10))
+    first = live.current(now)
+    [worker] = first.workers
+    assert worker.hostname == "celery@gone" and worker.heartbeat_age == pytest.approx(600)
+    assert worker.replied is False and worker.concurrency is None  # no worker answers here
+    WorkerHeartbeat.objects.create(hostname="celery@new", last_seen=now)
+    assert live.current(now).measured_at == first.measured_at  # cached
+    assert len(live.current(now, fresh=True).workers) == 2
+
+    html = _client(retrier).get(reverse(LIVE)).content.decode()
+    assert "celery@gone" in html and "silent" in html and "10 min 0 s ago" in html
+    cache.delete(live.CACHE_KEY)
+
+
+@pytest.mark.django_db
 def test_the_failure_shows_its_scrubbed_arguments_and_traceback_but_never_the_raw_ones(
     operator: User,
 ) -> None:

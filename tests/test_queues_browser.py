@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 
 from opsconsole.models import SystemLog
-from queues.models import TaskFailure
+from queues.models import TaskFailure, TaskMinute
 from tests.fixtures_browser import shoot, sign_in
 from tests.queues_support import TASK_NAME
 
@@ -88,6 +88,15 @@ def test_an_operator_retries_a_failed_task_from_the_page_and_it_succeeds_in_the_
     page.goto(f"{live_server.url}/admin/queues/taskfailure/{failure.pk}/change/")
     assert "Traceback" in page.content()
     shoot(page, "queues-failure-detail")
+
+    # Stopping the worker writes the runs it still buffered: one failed, one succeeded.
+    process = queues_worker["process"]
+    process.terminate()
+    process.wait(timeout=30)
+    minutes = TaskMinute.objects.filter(task_name=TASK_NAME)
+    assert sum(m.count for m in minutes) == 2, log.read_text()[-3000:]
+    assert sum(m.failures for m in minutes) == 1
+    assert sum(sum(m.histogram) for m in minutes) == 2
 
 
 def test_a_viewer_sees_the_page_without_any_operation(
