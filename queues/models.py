@@ -53,19 +53,25 @@ class TaskFailure(models.Model):
         return self.state == self.State.FAILED and bool(self.raw_arguments)
 
 
-class TaskMinute(models.Model):
-    """One minute of one task name: runs finished, failures, runtime total and a histogram.
+class TaskRuns(models.Model):
+    """Runs of one task name in one period: finished runs, failures, runtime total and a
+    histogram. `histogram` counts runs per slot of metrics.histogram.DURATION_BUCKETS (the last
+    slot is everything above), so percentiles over any span are read from the summed counts."""
 
-    `histogram` counts runs per slot of metrics.histogram.DURATION_BUCKETS (the last slot is
-    everything above), so percentiles over any period are read from the summed counts.
-    """
-
-    minute = models.DateTimeField()
     task_name = models.CharField(max_length=255)
     count = models.PositiveIntegerField(default=0)
     failures = models.PositiveIntegerField(default=0)
     runtime_sum = models.FloatField(default=0.0, help_text="Seconds.")
     histogram = models.JSONField(default=list)
+
+    class Meta:
+        abstract = True
+
+
+class TaskMinute(TaskRuns):
+    """One minute of one task name (the 1 h view reads these)."""
+
+    minute = models.DateTimeField()
 
     class Meta:
         constraints = [
@@ -75,3 +81,19 @@ class TaskMinute(models.Model):
 
     def __str__(self) -> str:
         return f"{self.minute:%Y-%m-%d %H:%M} {self.task_name}: {self.count}"
+
+
+class TaskHour(TaskRuns):
+    """The same figures per hour, written with the minutes, so 24 h and 7 d read 24 and 168
+    rows per task name instead of 1,440 and 10,080."""
+
+    hour = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "task_name"], name="queues_hour_unique")
+        ]
+        indexes = [models.Index(fields=["hour"], name="queues_hour_time")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.task_name}: {self.count}"

@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from errors.scrubbing import Scrubber, truncate
 from metrics.histogram import SLOTS, bucket_index
-from queues.models import TaskFailure, TaskMinute
+from queues.models import TaskFailure, TaskHour, TaskMinute
 
 logger = logging.getLogger("opsconsole.queues")
 
@@ -186,36 +186,53 @@ class MinuteBuffer:
         self._stop.set()
 
 
+def _merge_into(model: Any, field: str, entries: dict[Key, list[Any]]) -> None:
+    """Add `entries` ({(epoch start, task name): [count, failures, seconds, histogram]}) to
+    `model`'s rows keyed by (`field`, task_name): a missing row is created, then every row is
+    locked and added to, so processes flushing the same period at once lose nothing."""
+    when = {k[0]: datetime.fromtimestamp(k[0], tz=UTC) for k in entries}
+    model.objects.bulk_create(
+        [model(**{field: when[start]}, task_name=name, histogram=[]) for start, name in entries],
+        ignore_conflicts=True,
+    )
+    rows = model.objects.select_for_update().filter(
+        **{f"{field}__in": list(when.values())}, task_name__in={k[1] for k in entries}
+    )
+    changed = []
+    for row in rows:
+        entry = entries.get((int(getattr(row, field).timestamp()), row.task_name))
+        if entry is None:
+            continue
+        row.count += entry[0]
+        row.failures += entry[1]
+        row.runtime_sum += entry[2]
+        old = list(row.histogram or []) + [0] * (SLOTS - len(row.histogram or []))
+        row.histogram = [a + b for a, b in zip(old, entry[3], strict=True)]
+        changed.append(row)
+    model.objects.bulk_update(
+        changed, ["count", "failures", "runtime_sum", "histogram"], batch_size=200
+    )
+
+
+def by_hour(entries: dict[Key, list[Any]]) -> dict[Key, list[Any]]:
+    hours: dict[Key, list[Any]] = {}
+    for (minute, name), entry in entries.items():
+        total = hours.setdefault((minute // 3600 * 3600, name), [0, 0, 0.0, [0] * SLOTS])
+        total[0] += entry[0]
+        total[1] += entry[1]
+        total[2] += entry[2]
+        total[3] = [a + b for a, b in zip(total[3], entry[3], strict=True)]
+    return hours
+
+
 def write_minutes(entries: dict[Key, list[Any]]) -> None:
-    """Merge `entries` into TaskMinute: one row per (minute, task name), however many
-    processes add to it (the row is created if missing, then locked and added to)."""
+    """Merge buffered minutes into TaskMinute (one row per minute and task name) and TaskHour
+    (one per hour and task name), in one transaction."""
     if not entries:
         return
-    minutes = {k[0] for k in entries}
-    names = {k[1] for k in entries}
     with transaction.atomic():
-        TaskMinute.objects.bulk_create(
-            [
-                TaskMinute(minute=datetime.fromtimestamp(m, tz=UTC), task_name=n, histogram=[])
-                for m, n in entries
-            ],
-            ignore_conflicts=True,
-        )
-        rows = TaskMinute.objects.select_for_update().filter(
-            minute__in=[datetime.fromtimestamp(m, tz=UTC) for m in minutes], task_name__in=names
-        )
-        changed = []
-        for row in rows:
-            entry = entries.get((int(row.minute.timestamp()), row.task_name))
-            if entry is None:
-                continue
-            row.count += entry[0]
-            row.failures += entry[1]
-            row.runtime_sum += entry[2]
-            old = list(row.histogram or []) + [0] * (SLOTS - len(row.histogram or []))
-            row.histogram = [a + b for a, b in zip(old, entry[3], strict=True)]
-            changed.append(row)
-        TaskMinute.objects.bulk_update(changed, ["count", "failures", "runtime_sum", "histogram"])
+        _merge_into(TaskMinute, "minute", entries)
+        _merge_into(TaskHour, "hour", by_hour(entries))
 
 
 def flush_buffer(buffer: MinuteBuffer, before: int | None = None) -> None:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from health.checks import reason
 from opsconsole import audit
 from opsconsole.retention import delete_in_batches
-from queues.models import TaskFailure, TaskMinute
+from queues.models import TaskFailure, TaskHour, TaskMinute
 
 
 @dataclass
@@ -129,4 +129,5 @@ def cleanup(*, now: datetime | None = None) -> dict[str, int]:
     return {
         "TaskFailure": delete_in_batches(TaskFailure.objects.filter(failed_at__lt=cutoff)),
         "TaskMinute": delete_in_batches(TaskMinute.objects.filter(minute__lt=cutoff)),
+        "TaskHour": delete_in_batches(TaskHour.objects.filter(hour__lt=cutoff)),
     }

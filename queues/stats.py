@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 
 from metrics.histogram import SLOTS, quantile
-from queues.models import TaskMinute
+from queues.models import TaskHour, TaskMinute
 
 PERIODS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 DEFAULT_PERIOD = "1h"
+SHORT_PERIOD = "1h"  # read from minute rows; the others from hour rows
 
 
 class BadPeriod(ValueError):
@@ -58,9 +60,18 @@ def summarize(
 
 
 def task_stats(period: str, now: datetime) -> list[TaskStats]:
-    """Every task name that ran in `period` before `now`, busiest first."""
+    """Every task name that ran in `period` before `now`, busiest first.
+
+    1 h reads minute rows; longer periods read hour rows from the start of the hour the period
+    begins in (so "24 h" covers up to 25 h, and the rate divides by the minutes covered).
+    """
     since = now - PERIODS[period]
-    rows = TaskMinute.objects.filter(minute__gte=since, minute__lt=now)
+    rows: QuerySet[Any]
+    if period == SHORT_PERIOD:
+        rows = TaskMinute.objects.filter(minute__gte=since, minute__lt=now)
+    else:
+        since = since.replace(minute=0, second=0, microsecond=0)
+        rows = TaskHour.objects.filter(hour__gte=since, hour__lt=now)
     totals = rows.values("task_name").annotate(
         runs=Sum("count"), failed=Sum("failures"), seconds=Sum("runtime_sum")
     )
@@ -69,7 +80,7 @@ def task_stats(period: str, now: datetime) -> list[TaskStats]:
         summed = histograms.setdefault(name, [0] * SLOTS)
         for i, value in enumerate((histogram or [])[:SLOTS]):
             summed[i] += value
-    minutes = PERIODS[period].total_seconds() / 60
+    minutes = (now - since).total_seconds() / 60
     found = [
         summarize(
             t["task_name"],

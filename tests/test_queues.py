@@ -18,7 +18,7 @@ from django.utils import timezone
 from metrics.histogram import SLOTS, bucket_index, quantile
 from opsconsole.models import SystemLog
 from queues import recording, services, stats
-from queues.models import TaskFailure, TaskMinute
+from queues.models import TaskFailure, TaskHour, TaskMinute
 from tests.queues_support import TASK_NAME, fails_until_marker
 
 CHANGELIST = "admin:queues_taskfailure_changelist"
@@ -135,6 +135,7 @@ def test_it_adds_runs_per_minute_into_one_row_per_task_and_minute_across_process
     for runtime in runtimes:
         expected[bucket_index(runtime)] += 2
     assert row.histogram == expected
+    assert TaskHour.objects.get().count == 200
     # The next minute stays buffered until that minute is over.
     assert list(buffers[0].take()) == [(int(minute) + 60, "app.tasks.job")]
 
@@ -145,15 +146,16 @@ def test_it_reports_throughput_percentiles_and_failure_rate_over_the_period() ->
     histogram = [0] * SLOTS
     histogram[bucket_index(0.004)] = 60
     histogram[bucket_index(0.3)] = 40
-    for minutes_ago in (5, 30):
-        TaskMinute.objects.create(
-            minute=now - timedelta(minutes=minutes_ago), task_name="app.tasks.job",
-            count=100, failures=3, runtime_sum=12.24, histogram=histogram,
-        )  # fmt: skip
-    TaskMinute.objects.create(  # outside the hour
-        minute=now - timedelta(hours=2), task_name="app.tasks.job", count=7, failures=7,
-        runtime_sum=1.0, histogram=[7] + [0] * (SLOTS - 1),
-    )  # fmt: skip
+    start = int(now.timestamp())
+    recording.write_minutes(
+        {
+            (start - 5 * 60, "app.tasks.job"): [100, 3, 12.24, histogram],
+            (start - 30 * 60, "app.tasks.job"): [100, 3, 12.24, histogram],
+            (start - 2 * 3600, "app.tasks.job"): [7, 7, 1.0, [7] + [0] * (SLOTS - 1)],
+        }
+    )
+    assert TaskMinute.objects.count() == 3
+    assert sorted(TaskHour.objects.values_list("count", flat=True)) == [7, 200]
 
     [hour] = stats.task_stats("1h", now)
     assert (hour.runs, hour.failures) == (200, 6)
@@ -165,9 +167,14 @@ def test_it_reports_throughput_percentiles_and_failure_rate_over_the_period() ->
     assert 2.5 <= hour.p50_ms <= 5 and 250 <= hour.p95_ms <= 300  # type: ignore[operator]
     assert hour.mean_ms == pytest.approx(24.48 / 200 * 1000)
 
-    [day] = stats.task_stats("24h", now)
+    [day] = stats.task_stats("24h", now)  # from the hour rows
     assert (day.runs, day.failures) == (207, 13)
     assert day.per_minute == pytest.approx(207 / 1440)
+    assert day.p95_ms == pytest.approx(hour.p95_ms, rel=0.05)  # type: ignore[arg-type]
+    # Mid-hour, the period starts at the top of the hour it begins in: the rate divides by
+    # the minutes actually covered.
+    [later] = stats.task_stats("24h", now + timedelta(minutes=30))
+    assert later.runs == 207 and later.per_minute == pytest.approx(207 / (1440 + 30))
     assert stats.task_stats("1h", now - timedelta(days=30)) == []
 
 
@@ -184,11 +191,10 @@ def test_it_refuses_a_period_it_does_not_know() -> None:
 def test_the_page_shows_figures_and_failures_and_answers_a_bad_period_with_400(
     retrier: User,
 ) -> None:
-    now = timezone.now().replace(second=0, microsecond=0)
-    TaskMinute.objects.create(
-        minute=now - timedelta(minutes=3), task_name="app.tasks.report", count=12, failures=3,
-        runtime_sum=1.2, histogram=[0] * 5 + [12] + [0] * (SLOTS - 6),
-    )  # fmt: skip
+    minute = int(timezone.now().timestamp()) // 60 * 60 - 180
+    recording.write_minutes(
+        {(minute, "app.tasks.report"): [12, 3, 1.2, [0] * 5 + [12] + [0] * (SLOTS - 6)]}
+    )
     _failure(exception_type="ValueError", exception_message="bad row 7")
     client = _client(retrier)
 
@@ -349,8 +355,10 @@ def test_retention_deletes_old_failures_and_minutes_from_the_daily_upkeep() -> N
     keep = _failure()
     TaskMinute.objects.create(minute=old, task_name="t", histogram=[])
     TaskMinute.objects.create(minute=now, task_name="t", histogram=[])
+    TaskHour.objects.create(hour=old, task_name="t", histogram=[])
+    TaskHour.objects.create(hour=now, task_name="t", histogram=[])
 
     assert cleanup_functions()["queues"] is services.cleanup
-    assert services.cleanup(now=now) == {"TaskFailure": 1, "TaskMinute": 1}
+    assert services.cleanup(now=now) == {"TaskFailure": 1, "TaskMinute": 1, "TaskHour": 1}
     assert list(TaskFailure.objects.all()) == [keep]
-    assert TaskMinute.objects.count() == 1
+    assert TaskMinute.objects.count() == 1 and TaskHour.objects.count() == 1
