@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 
 from opsconsole.models import SystemLog
-from queues.models import TaskFailure, TaskMinute
+from queues.models import TaskFailure, TaskHour, TaskMinute
 from tests.fixtures_browser import shoot, sign_in
 from tests.queues_support import TASK_NAME
 
@@ -97,6 +97,7 @@ def test_an_operator_retries_a_failed_task_from_the_page_and_it_succeeds_in_the_
     assert sum(m.count for m in minutes) == 2, log.read_text()[-3000:]
     assert sum(m.failures for m in minutes) == 1
     assert sum(sum(m.histogram) for m in minutes) == 2
+    assert sum(h.count for h in TaskHour.objects.filter(task_name=TASK_NAME)) == 2
 
 
 def test_a_viewer_sees_the_page_without_any_operation(
