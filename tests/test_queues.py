@@ -170,7 +170,7 @@ def test_it_reports_throughput_percentiles_and_failure_rate_over_the_period() ->
     [day] = stats.task_stats("24h", now)  # from the hour rows
     assert (day.runs, day.failures) == (207, 13)
     assert day.per_minute == pytest.approx(207 / 1440)
-    assert day.p95_ms == pytest.approx(hour.p95_ms, rel=0.05)  # type: ignore[arg-type]
+    assert day.p95_ms == pytest.approx(hour.p95_ms, rel=0.05)
     # Mid-hour, the period starts at the top of the hour it begins in: the rate divides by
     # the minutes actually covered.
     [later] = stats.task_stats("24h", now + timedelta(minutes=30))
