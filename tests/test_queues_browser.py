@@ -66,7 +66,21 @@ def test_an_operator_retries_a_failed_task_from_the_page_and_it_succeeds_in_the_
     assert TASK_NAME in body and "[Filtered]" in body and TOKEN not in body
     shoot(page, "queues-overview")
 
+    # Retrying the selected asks first; going back changes nothing.
+    page.goto(f"{live_server.url}/admin/queues/taskfailure/")
+    page.check("input[name=_selected_action]")
+    page.select_option("select[name=action]", "retry_selected")
+    page.click("button[name=index]")
+    page.wait_for_load_state()
+    assert "1 of 1 selected task will be sent again" in page.content()
+    shoot(page, "queues-confirm-retry")
+    page.get_by_role("link", name="No, go back").click()
+    page.wait_for_load_state()
+    failure.refresh_from_db()
+    assert failure.state == TaskFailure.State.FAILED
+
     marker.write_text("")  # from now on the task succeeds
+    page.goto(f"{live_server.url}/admin/queues/taskfailure/overview/")
     page.get_by_role("button", name=f"Retry {TASK_NAME}").click()
     page.wait_for_load_state()
     assert "/queues/taskfailure/overview/" in page.url  # back where the operator was
