@@ -232,6 +232,28 @@ def consumed_queues(app: Any) -> list[str]:
 
 
 @dataclasses.dataclass
+class QueueMeasure:
+    """One queue as the broker holds it: waiting messages and the oldest one's wait (s)."""
+
+    name: str
+    depth: int
+    oldest_wait: float | None
+
+
+def measure_queues(app: Any, timeout: float) -> list[QueueMeasure]:
+    """Depth and oldest waiting message of every queue our workers consume (`consumed_queues`),
+    in one broker connection; raises when the broker does not answer within `timeout`."""
+    measured = []
+    with _broker_connection(timeout) as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
+        for queue in consumed_queues(app):
+            waiting = queue_depth(conn.default_channel, queue)
+            age = oldest_wait(conn.default_channel, queue) if waiting else None
+            measured.append(QueueMeasure(queue, waiting, age))
+    return measured
+
+
+@dataclasses.dataclass
 class QueueLimits:
     """Per-queue limits: the oldest waiting task's age and the depth, warn and fail (0: off)."""
 
@@ -292,25 +314,19 @@ class Queue(OpsCheck):
                 exc = ServiceUnavailable if level == "fail" else ServiceWarning
                 raise exc("; ".join(reasons))
 
-    def measure_queues(self) -> dict[str, tuple[int, float | None]]:
+    def measure(self) -> dict[str, tuple[int, float | None]]:
         """{queue: (depth, oldest wait in seconds or None)} for every queue a worker consumes."""
         from opsconsole.celery import app
 
         seconds = self.timeout.total_seconds()
-        measured: dict[str, tuple[int, float | None]] = {}
         try:
-            with _broker_connection(seconds) as conn:
-                conn.ensure_connection(max_retries=1, interval_start=0, timeout=seconds)
-                for queue in consumed_queues(app):
-                    waiting = queue_depth(conn.default_channel, queue)
-                    age = oldest_wait(conn.default_channel, queue) if waiting else None
-                    measured[queue] = (waiting, age)
+            measured = measure_queues(app, seconds)
         except Exception as exc:
             raise ServiceUnavailable(f"broker unreachable: {reason(exc)}") from None
-        return measured
+        return {q.name: (q.depth, q.oldest_wait) for q in measured}
 
     def judge_queues(self) -> tuple[str, str] | None:
-        measured = self.measure_queues()
+        measured = self.measure()
         self.observe("depth", sum(depth for depth, _ in measured.values()), "messages")
         waits = [age for _, age in measured.values() if age is not None]
         if waits:

@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "backups",
     "maintenance",
     "alerts",
+    "queues",
 ]
 
 MIDDLEWARE = [
@@ -456,6 +457,8 @@ OPS_SITE_NAME = env_str("OPS_SITE_NAME", "Ops Console")
 OPS_AUDIT_RETENTION_DAYS = env_int("OPS_AUDIT_RETENTION_DAYS", 90, minimum=1)
 OPS_TASK_RESULT_RETENTION_DAYS = env_int("OPS_TASK_RESULT_RETENTION_DAYS", 7, minimum=1)
 OPS_MAINTENANCE_RUN_RETENTION_DAYS = env_int("OPS_MAINTENANCE_RUN_RETENTION_DAYS", 90, minimum=1)
+# Failed tasks and per-minute task runtimes (queues app) older than this are deleted.
+OPS_QUEUES_RETENTION_DAYS = env_int("OPS_QUEUES_RETENTION_DAYS", 30, minimum=1)
 OPS_RETENTION_BATCH_SIZE = env_int("OPS_RETENTION_BATCH_SIZE", 10_000, minimum=1)
 if OPS_RETENTION_BATCH_SIZE > 10_000:
     raise ImproperlyConfigured("OPS_RETENTION_BATCH_SIZE must be at most 10000")

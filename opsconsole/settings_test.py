@@ -40,9 +40,13 @@ if os.environ.get("OPS_TEST_DEFAULT_QUEUE"):
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}  # noqa: F405
 
-# Beats started by tests/test_scheduler_ha.py run only the schedule the test gives (JSON:
+# Beats started by tests/test_many_hosts.py run only the schedule the test gives (JSON:
 # name -> {"task", "schedule" (seconds), "options"}), not the product's.
 if os.environ.get("OPS_TEST_BEAT_SCHEDULE"):
     import json as _json
 
     CELERY_BEAT_SCHEDULE = _json.loads(os.environ["OPS_TEST_BEAT_SCHEDULE"])
+
+# Test-only task modules a worker started by the tests imports (tests/queues_support.py).
+if os.environ.get("OPS_TEST_CELERY_IMPORTS"):
+    CELERY_IMPORTS = os.environ["OPS_TEST_CELERY_IMPORTS"].split(",")
