@@ -3,6 +3,7 @@ belong, readable axes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,7 +15,7 @@ from opsconsole import charts
 END = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
 
-def _minutes(values: list[float | None], end: datetime = END) -> list[tuple[datetime, float]]:
+def _minutes(values: Sequence[float | None], end: datetime = END) -> list[tuple[datetime, float]]:
     start = end - timedelta(minutes=len(values))
     return [(start + timedelta(minutes=i), v) for i, v in enumerate(values) if v is not None]
 
