@@ -269,3 +269,44 @@ def test_a_run_id_groups_upkeep_steps_into_one_marker() -> None:
     assert len(markers) == 1
     start, end, label = markers[0]
     assert end - start == timedelta(minutes=15) and label == "Daily upkeep run"
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_an_admin_sees_the_seeded_figures_and_the_live_region_refreshes(
+    live_server: Any, page: Any, admin: Any
+) -> None:
+    from tests.fixtures_browser import shoot, sign_in
+
+    now = timezone.now()
+    seed(now)
+    for i in range(239):  # four hours of minutes before the seeded one, with a gap
+        if 100 <= i < 130:
+            continue
+        at = now.replace(second=0, microsecond=0) - timedelta(minutes=240 - i)
+        minute("response_time_p95_ms", at, 120.0 + (i % 40) * 3, 60)
+        minute("request_rate_per_s", at, 8.0 + (i % 30) / 10, 60)
+        minute("error_rate_percent", at, (i % 50) / 25, 60)
+    sign_in(page, live_server, "alice", "alice-password")
+    assert page.locator("#ops-overall").inner_text() == "warn"
+    assert page.locator('[data-figure="p95"]').inner_text() == "250 ms"
+    assert page.locator('[data-figure="requests"]').inner_text() == "600"
+    assert page.locator('[data-figure="new-issues"]').inner_text() == "2"
+    assert page.locator('[data-figure="workers"]').inner_text() == "1"
+    assert page.locator('[data-figure="alerts"]').inner_text() == "2"
+    assert "missing" in page.locator('tr[data-host="web-2"]').inner_text()
+    assert page.locator("#nav-sidebar").is_visible()
+    assert page.locator("figure.ops-chart").count() == 3
+    # A row changes: the live region shows it within the 5 s refresh (and some slack).
+    Alert.objects.create(
+        key="d", severity=30, summary="disk full", first_fired_at=now, last_fired_at=now
+    )
+    page.wait_for_function(
+        "document.querySelector('[data-figure=\"alerts\"]').textContent.trim() === '3'",
+        timeout=7000,
+    )
+    shoot(page, "dashboard")
+    page.goto(f"{live_server.url}/admin/?period=7d")
+    assert page.locator('.ops-period [aria-current="page"]').inner_text() == "7d"
+    shoot(page, "dashboard-7d", widths=(390,))

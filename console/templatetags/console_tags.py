@@ -9,11 +9,11 @@ register = template.Library()
 
 @register.filter
 def duration_text(seconds: float | None) -> str:
-    """93600 -> "26 h"; 90 -> "1.5 min"; the largest unit that gives a number >= 1."""
+    """93600 -> "26 h"; 90 -> "1.5 min"; days from two days up."""
     if seconds is None:
         return ""
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
+        if seconds >= size * (2 if unit == "d" else 1):  # 26 h reads better than 1.1 d
             value = seconds / size
             return (
                 f"{value:.0f} {unit}"
