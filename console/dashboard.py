@@ -28,15 +28,8 @@ from maintenance.models import MaintenanceState, MaintenanceWindow
 from metrics.models import PerformanceMetric, ResourceUsage, Threshold
 from metrics.rollups import series
 from opsconsole import charts
+from opsconsole.periods import PERIODS
 
-PERIODS = {
-    "1h": timedelta(hours=1),
-    "6h": timedelta(hours=6),
-    "24h": timedelta(hours=24),
-    "7d": timedelta(days=7),
-    "30d": timedelta(days=30),
-}
-DEFAULT_PERIOD = "24h"
 # A host with no sample for this many sampling intervals is flagged missing.
 MISSING_AFTER_INTERVALS = 3
 # Hosts are discovered among the samples of the last ... (raw samples are kept 7 days).
@@ -44,17 +37,6 @@ HOST_DISCOVERY = timedelta(days=7)
 CHART_WIDTH, CHART_HEIGHT = 560, 170
 # The firing alerts a card lists by name (the count covers them all).
 ALERTS_LISTED = 5
-
-
-class BadPeriod(ValueError):
-    pass
-
-
-def parse_period(raw: str | None) -> str:
-    period = raw or DEFAULT_PERIOD
-    if period not in PERIODS:
-        raise BadPeriod(f"period must be one of {', '.join(PERIODS)} (got {period[:20]!r})")
-    return period
 
 
 def link(name: str, *args: Any) -> str | None:

@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from console import dashboard
+from opsconsole import periods
 
 # The view permission each card needs (it reads that model).
 CARD_PERMISSIONS = {
@@ -49,14 +50,14 @@ def dashboard_view(
     request: HttpRequest, site: admin.AdminSite, extra_context: dict[str, Any] | None = None
 ) -> HttpResponse:
     try:
-        period = dashboard.parse_period(request.GET.get("period"))
-    except dashboard.BadPeriod as exc:
+        period = periods.parse_period(request.GET.get("period"))
+    except periods.BadPeriod as exc:
         return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
     context = {
         **site.each_context(request),
         "title": "Dashboard",
         "period": period,
-        "periods": list(dashboard.PERIODS),
+        "periods": list(periods.PERIODS),
         **live_context(request),
         **(extra_context or {}),
     }

@@ -13,12 +13,12 @@ from django.utils import timezone
 
 from alerts.models import Alert
 from backups.models import Backup
-from console import dashboard
 from errors.models import ErrorProject, Issue
 from health import uptime
 from health.models import ComponentResult, ComponentState, HealthCheck, WorkerHeartbeat
 from maintenance.models import MaintenanceWindow
 from metrics.models import PerformanceMetric, ResourceUsage
+from opsconsole.periods import PERIODS
 
 pytestmark = pytest.mark.django_db
 
@@ -168,7 +168,7 @@ def test_a_period_nobody_checked_has_no_uptime_figure() -> None:
 def test_the_period_selector_accepts_its_choices_and_refuses_others(admin: Any) -> None:
     client = Client()
     client.force_login(admin)
-    for period in dashboard.PERIODS:
+    for period in PERIODS:
         response = client.get("/admin/", {"period": period})
         assert response.status_code == 200
         assert response.context["period"] == period
@@ -310,3 +310,26 @@ def test_an_admin_sees_the_seeded_figures_and_the_live_region_refreshes(
     page.goto(f"{live_server.url}/admin/?period=7d")
     assert page.locator('.ops-period [aria-current="page"]').inner_text() == "7d"
     shoot(page, "dashboard-7d", widths=(390,))
+    page.click("text=timeline and uptime")
+    page.wait_for_selector("#health-timeline")
+    assert page.locator('#health-timeline tr[data-component="cache"] rect.ops-tl-warn').count()
+    shoot(page, "health-timeline")
+
+
+def test_the_health_timeline_shows_each_component_s_segments_and_uptime(admin: Any) -> None:
+    now = timezone.now()
+    start = now - timedelta(hours=1)
+    for i in range(30):  # the first half hour checked, the second half not
+        run_at(start + timedelta(minutes=i, seconds=30), "fail" if 10 <= i < 15 else "pass")
+    client = Client()
+    client.force_login(admin)
+    response = client.get("/admin/health/healthcheck/timeline/", {"period": "1h"})
+    assert response.status_code == 200
+    (row,) = response.context["timeline"]["rows"]
+    statuses = [s["status"] for s in row["segments"]]
+    assert statuses == ["pass", "fail", "pass", "unknown"]
+    # Each run vouches for the minute after it, the last one for two: 24 + 2 min up, 5 down.
+    assert row["uptime"].percent == pytest.approx(100 * 26 / 31, abs=0.1)
+    assert row["uptime"].coverage == pytest.approx(100 * 31 / 60, abs=0.1)
+    assert b'data-component="database"' in response.content
+    assert client.get("/admin/health/healthcheck/timeline/", {"period": "2d"}).status_code == 400
