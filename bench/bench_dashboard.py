@@ -157,7 +157,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-client = Client()
+client = Client(HTTP_HOST="127.0.0.1")
 client.force_login(get_user_model().objects.get(username="bench"))
 counts = {}
 for url in URLS:
@@ -222,6 +222,7 @@ def main() -> int:
     with scratch_database("dashboard") as db, tempfile.TemporaryDirectory() as var:
         env = app_env(db.url, var, REDIS_URL="", OPS_METRICS_FLUSH_INTERVAL="5")
         manage(env, "migrate", "--noinput")
+        manage(env, "collectstatic", "--noinput")
         made = json.loads(manage(env, "shell", "-c", SETUP).strip().splitlines()[-1])
         seconds = seed(db.url, made["project"])
         print(f"seeded in {seconds:.0f} s: {HOSTS} hosts x {DAYS} days of minutes, "
