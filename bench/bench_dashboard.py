@@ -165,6 +165,10 @@ for url in URLS:
     with CaptureQueriesContext(connection) as ctx:
         assert client.get(url).status_code == 200
     counts[url] = len(ctx.captured_queries)
+    if url == URLS[-2]:
+        slow = sorted(ctx.captured_queries, key=lambda q: -float(q["time"]))[:4]
+        for q in slow:
+            print("#", q["time"], q["sql"][:150])
 print(json.dumps(counts))
 """
 
@@ -215,23 +219,7 @@ def time_urls(base: str, session: str) -> dict[str, list[float]]:
     return timings
 
 
-def main() -> int:
-    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
-        print("bench_dashboard needs PostgreSQL: set DATABASE_URL=postgres://...")
-        return 0
-    with scratch_database("dashboard") as db, tempfile.TemporaryDirectory() as var:
-        env = app_env(db.url, var, REDIS_URL="", OPS_METRICS_FLUSH_INTERVAL="5")
-        manage(env, "migrate", "--noinput")
-        manage(env, "collectstatic", "--noinput")
-        made = json.loads(manage(env, "shell", "-c", SETUP).strip().splitlines()[-1])
-        seconds = seed(db.url, made["project"])
-        print(f"seeded in {seconds:.0f} s: {HOSTS} hosts x {DAYS} days of minutes, "
-              f"{EVENTS:,} error events in {ISSUES:,} issues, {TASKS:,} task results")  # fmt: skip
-        script = f"URLS = {URLS!r}\n{COUNT_QUERIES}"
-        counts = json.loads(manage(env, "shell", "-c", script).strip().splitlines()[-1])
-        log = Path(var) / "gunicorn.log"
-        with start_gunicorn("--workers", "2", env=env, log=log) as server:
-            timings = time_urls(server.url, made["session"])
+def report(timings: dict[str, list[float]], counts: dict[str, int]) -> None:
     worst = 0.0
     print(f"{'URL':28} {'p50 ms':>8} {'p95 ms':>8} {'queries':>8}")
     for url in URLS:
@@ -240,7 +228,34 @@ def main() -> int:
         p50 = statistics.median(timings[url]) * 1000
         print(f"{url:28} {p50:8.1f} {p95:8.1f} {counts[url]:8d}")
     verdict = "meets" if worst <= TARGET_P95_MS else "misses"
-    print(f"worst p95 {worst:.1f} ms: {verdict} the {TARGET_P95_MS:.0f} ms target")
+    print(f"worst p95 {worst:.1f} ms: {verdict} the {TARGET_P95_MS:.0f} ms target", flush=True)
+
+
+def main() -> int:
+    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+        print("bench_dashboard needs PostgreSQL: set DATABASE_URL=postgres://...")
+        return 0
+    # A name per run: a previous run's database may still be waiting to be dropped.
+    with scratch_database(f"dashboard_{os.getpid()}") as db, tempfile.TemporaryDirectory() as var:
+        env = app_env(db.url, var, REDIS_URL="", OPS_METRICS_FLUSH_INTERVAL="5")
+        manage(env, "migrate", "--noinput")
+        manage(env, "collectstatic", "--noinput")
+        manage(env, "createcachetable")  # as `serve` does: the cache is the database here
+        made = json.loads(manage(env, "shell", "-c", SETUP).strip().splitlines()[-1])
+        seconds = seed(db.url, made["project"])
+        print(f"seeded in {seconds:.0f} s: {HOSTS} hosts x {DAYS} days of minutes, "
+              f"{EVENTS:,} error events in {ISSUES:,} issues, {TASKS:,} task results",
+              flush=True)  # fmt: skip
+        script = f"URLS = {URLS!r}\n{COUNT_QUERIES}"
+        out = manage(env, "shell", "-c", script).strip().splitlines()
+        print("slowest queries of", URLS[-2], *[line for line in out if line.startswith("#")],
+              sep="\n", flush=True)  # fmt: skip
+        counts = json.loads(out[-1])
+        log = Path(var) / "gunicorn.log"
+        with start_gunicorn("--workers", "2", env=env, log=log) as server:
+            timings = time_urls(server.url, made["session"])
+        # Printed before the scratch database is dropped (a drop can wait on a busy server).
+        report(timings, counts)
     return 0
 
 

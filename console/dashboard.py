@@ -9,14 +9,17 @@ and the template says "no data".
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db.models import Count, Max, Q
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from alerts.models import Alert
 from backups.models import Backup
@@ -63,6 +66,23 @@ def collect_interval() -> float:
     return float(entry.get("schedule", 60.0))  # type: ignore[arg-type]
 
 
+# Uptime over a period this long or longer is computed once per health run (it reads a month
+# of runs) and kept for a minute at most.
+CACHE_UPTIME_FROM = timedelta(days=7)
+
+
+def overall_uptime(span: timedelta, now: datetime, last_run: HealthCheck | None) -> uptime.Uptime:
+    if span < CACHE_UPTIME_FROM or last_run is None:
+        return uptime.overall(now - span, now)
+    key = f"console:uptime:{int(span.total_seconds())}:{last_run.pk}"
+    found = cache.get(key)
+    if isinstance(found, uptime.Uptime):
+        return found
+    result = uptime.overall(now - span, now)
+    cache.set(key, result, 60)
+    return result
+
+
 def status_card(now: datetime) -> dict[str, Any]:
     states = list(ComponentState.objects.order_by("component"))
     last_run = HealthCheck.objects.only("created_at", "status", "details").first()
@@ -72,7 +92,7 @@ def status_card(now: datetime) -> dict[str, Any]:
     slo = settings.OPS_SLO_TARGET
     windows = []
     for label, span in (("24 h", timedelta(hours=24)), ("30 d", timedelta(days=30))):
-        up = uptime.overall(now - span, now)
+        up = overall_uptime(span, now, last_run)
         windows.append(
             {
                 "label": label,
@@ -174,16 +194,38 @@ def backup_card(now: datetime) -> dict[str, Any]:
     }
 
 
+def latest_sample_per_host() -> list[tuple[str, datetime]]:
+    """(host, time of its latest sample) for every host with samples.
+
+    A loose index scan on the (host, recorded_at) unique index: one index probe per host,
+    however many samples each host has (a GROUP BY would read them all)."""
+    table = connection.ops.quote_name(ResourceUsage._meta.db_table)
+    sql = (
+        f"WITH RECURSIVE hosts(host) AS ("  # noqa: S608
+        f"  (SELECT host FROM {table} ORDER BY host LIMIT 1)"
+        f"  UNION ALL"
+        f"  SELECT (SELECT r.host FROM {table} r WHERE r.host > hosts.host"
+        f"          ORDER BY r.host LIMIT 1) FROM hosts WHERE hosts.host IS NOT NULL)"
+        f" SELECT host, (SELECT max(recorded_at) FROM {table} r WHERE r.host = hosts.host)"
+        f" FROM hosts WHERE host IS NOT NULL"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        rows = cursor.fetchall()
+    out = []
+    for host, at in rows:
+        if isinstance(at, str):  # SQLite hands back text (UTC)
+            at = parse_datetime(at)
+        if at is not None and timezone.is_naive(at):
+            at = timezone.make_aware(at, UTC)
+        out.append((host, at))
+    return out
+
+
 def hosts_card(now: datetime) -> dict[str, Any]:
     """Each host's latest sample; a host silent for 3 sampling intervals is flagged missing."""
     interval = collect_interval()
-    last_seen = dict(
-        ResourceUsage.objects.filter(recorded_at__gte=now - HOST_DISCOVERY)
-        .values("host")
-        .annotate(last=Max("recorded_at"))
-        .order_by()
-        .values_list("host", "last")
-    )
+    last_seen = {h: at for h, at in latest_sample_per_host() if at >= now - HOST_DISCOVERY}
     latest = Q()
     for host, at in last_seen.items():
         latest |= Q(host=host, recorded_at=at)
