@@ -24,6 +24,8 @@ from statistics import median
 from typing import Any, NamedTuple
 
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 
 WIDTH, HEIGHT = 560, 160
 # Room for the value labels (left), the time labels (bottom) and breathing space.
@@ -31,7 +33,7 @@ LEFT, RIGHT, TOP, BOTTOM = 52, 10, 8, 22
 # A gap is more than this many bucket widths between consecutive points.
 GAP_BUCKETS = 1.5
 # Hover areas per chart at most (each carries a <title>; more would bloat the page).
-MAX_HOVER_AREAS = 120
+MAX_HOVER_AREAS = 100
 # Candidate time-axis steps, smallest first.
 TIME_STEPS = tuple(
     timedelta(minutes=m) for m in (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080)
@@ -101,30 +103,28 @@ def downsample(samples: Sequence[Sample], start: float, end: float, columns: int
     Each output sample sits at the mean time of the samples it stands for."""
     if len(samples) <= columns:
         return list(samples)
-    span = max(end - start, 1e-9)
+    scale = columns / max(end - start, 1e-9)
+    last = columns - 1
     out: list[Sample] = []
     current = -1
-    acc: list[Sample] = []
-
-    def flush() -> None:
-        if acc:
-            out.append(
-                Sample(
-                    sum(s.t for s in acc) / len(acc),
-                    sum(s.avg for s in acc) / len(acc),
-                    min(s.lo for s in acc),
-                    max(s.hi for s in acc),
-                )
-            )
-
-    for s in samples:
-        col = min(columns - 1, max(0, int((s.t - start) / span * columns)))
+    n = t_sum = avg_sum = 0.0
+    lo = hi = 0.0
+    for t, avg, s_lo, s_hi in samples:
+        col = int((t - start) * scale)
+        col = last if col > last else 0 if col < 0 else col
         if col != current:
-            flush()
-            acc = []
-            current = col
-        acc.append(s)
-    flush()
+            if n:
+                out.append(Sample(t_sum / n, avg_sum / n, lo, hi))
+            current, n, t_sum, avg_sum, lo, hi = col, 0.0, 0.0, 0.0, s_lo, s_hi
+        n += 1
+        t_sum += t
+        avg_sum += avg
+        if s_lo < lo:
+            lo = s_lo
+        if s_hi > hi:
+            hi = s_hi
+    if n:
+        out.append(Sample(t_sum / n, avg_sum / n, lo, hi))
     return out
 
 
@@ -262,6 +262,8 @@ def line_chart(
     while v <= hi + step / 1000:
         value_ticks.append({"y": round(y_of(v), 1), "label": format_value(v, unit, step)})
         v += step
+    peak = max((s.hi for s in samples), default=None)
+    hover = _hover(drawn, unit, x_of, plot_w)
     return {
         "title": title,
         "label": label or title,
@@ -293,11 +295,12 @@ def line_chart(
             for t in lines
         ],  # fmt: skip
         "markers": _markers(markers, t0, t1, x_of),
-        "hover": _hover(drawn, unit, x_of, plot_w),
+        "hover": hover,
+        "hover_svg": hover_svg(hover, TOP, plot_h),
         "latest": samples[-1].avg if samples else None,
-        "peak": max(s.hi for s in samples) if samples else None,
+        "peak": peak,
         "latest_text": format_value(samples[-1].avg, unit) if samples else "",
-        "peak_text": format_value(max(s.hi for s in samples), unit) if samples else "",
+        "peak_text": format_value(peak, unit) if peak is not None else "",
     }
 
 
@@ -323,6 +326,18 @@ def _markers(
             }
         )
     return out
+
+
+def hover_svg(areas: list[dict[str, Any]], top: float, height: float) -> SafeString:
+    """The hover areas as SVG markup, built here rather than by a template loop (a chart has
+    up to MAX_HOVER_AREAS of them; the template engine would take longer than the chart)."""
+    return mark_safe(  # noqa: S308 (every interpolated text is escaped)
+        "".join(
+            f'<rect class="ops-chart-hit" x="{a["x"]}" y="{top}" width="{a["w"]}" '
+            f'height="{height}"><title>{escape(a["title"])}</title></rect>'
+            for a in areas
+        )
+    )
 
 
 def _hover(drawn: list[Sample], unit: str, x_of: Any, plot_w: float) -> list[dict[str, Any]]:
