@@ -307,6 +307,9 @@ def test_an_admin_sees_the_seeded_figures_and_the_live_region_refreshes(
         timeout=7000,
     )
     shoot(page, "dashboard")
+    page.emulate_media(color_scheme="dark")  # the admin's dark theme follows the system's
+    shoot(page, "dashboard-dark", widths=(1280,))
+    page.emulate_media(color_scheme="light")
     page.goto(f"{live_server.url}/admin/?period=7d")
     assert page.locator('.ops-period [aria-current="page"]').inner_text() == "7d"
     shoot(page, "dashboard-7d", widths=(390,))
