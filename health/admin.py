@@ -4,9 +4,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.template.response import TemplateResponse
+from django.utils import timezone
 
-from health import services
+from health import services, timeline
 from health.models import (
     ComponentResult,
     ComponentState,
@@ -14,7 +16,13 @@ from health.models import (
     HealthCheck,
     WorkerHeartbeat,
 )
-from opsconsole.admintools import ReadOnlyAdmin, ReadOnlyInline, SuperuserOnlyFieldsMixin
+from opsconsole import periods
+from opsconsole.admintools import (
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    SuperuserOnlyFieldsMixin,
+    admin_page,
+)
 from opsconsole.http import OutboundURLField, OutboundURLFormMixin
 
 
@@ -42,6 +50,27 @@ class HealthCheckAdmin(ReadOnlyAdmin):
         extra_context["uptime"] = sorted(table.items())
         extra_context["states"] = list(ComponentState.objects.order_by("component"))
         return super().changelist_view(request, extra_context=extra_context)
+
+    @admin_page(
+        "timeline/", name="health_healthcheck_timeline", permission="health.view_healthcheck"
+    )
+    def timeline_view(self, request: HttpRequest) -> HttpResponse:
+        """Each component's status over the period as coloured segments, with its uptime."""
+        try:
+            period = periods.parse_period(request.GET.get("period"))
+        except periods.BadPeriod as exc:
+            return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
+        end = timezone.now()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Health timeline",
+            "opts": self.model._meta,
+            "period": period,
+            "periods": list(periods.PERIODS),
+            "timeline": timeline.build(end - periods.PERIODS[period], end),
+            "states": {s.component: s for s in ComponentState.objects.all()},
+        }
+        return TemplateResponse(request, "admin/health/healthcheck/timeline.html", context)
 
 
 class ExternalServiceForm(OutboundURLFormMixin, forms.ModelForm):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib import admin
@@ -10,11 +10,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils import timezone
 
-from metrics.models import ResourceUsage, SlowRequest, ThresholdState
+from maintenance.markers import chart_markers
+from metrics.models import ResourceUsage, SlowRequest, Threshold, ThresholdState
 from metrics.rollups import Point, series
+from opsconsole import charts
 
 WINDOWS = {"1": 1, "6": 6, "24": 24, "168": 168, "720": 720}
-WIDTH, HEIGHT = 560, 120
+WIDTH, HEIGHT = 560, 160
 APP_CHARTS = (
     ("response_time_p95_ms", "Response time p95", "ms"),
     ("response_time_p50_ms", "Response time p50", "ms"),
@@ -31,25 +33,42 @@ HOST_CHARTS = (
 )
 
 
-def polyline(points: list[Point], start: float, end: float) -> dict[str, Any] | None:
-    """SVG coordinates of a series; None when nothing was measured in the window."""
-    if not points:
-        return None
-    top = max(p.max for p in points)
-    scale = top if top > 0 else 1.0
-    span = max(end - start, 1.0)
-    xy = [
-        ((p.at.timestamp() - start) / span * WIDTH, HEIGHT - p.avg / scale * (HEIGHT - 4) - 2)
-        for p in points
+def threshold_lines(metric: str, host: str, rules: list[Threshold]) -> list[charts.Threshold]:
+    """The warning and critical levels of the enabled rule for `metric` on `host` (a rule for
+    that host wins over the one for every host)."""
+    matching = [r for r in rules if r.metric == metric and r.host in (host, "")]
+    if not matching:
+        return []
+    rule = max(matching, key=lambda r: r.host == host)
+    return [
+        charts.Threshold(value, name, name)
+        for value, name in ((rule.warning, "warning"), (rule.critical, "critical"))
+        if value is not None
     ]
-    return {
-        "coords": " ".join(f"{x:.1f},{y:.1f}" for x, y in xy),
-        # A lone sample is a dot: a one-point polyline draws nothing.
-        "dot": xy[0] if len(xy) == 1 else None,
-        "latest": points[-1].avg,
-        "peak": top,
-        "count": len(points),
-    }
+
+
+def _chart(
+    data: dict[Any, list[Point]],
+    wanted: tuple[str, str, str],
+    title: str,
+    unit: str,
+    window: tuple[datetime, datetime],
+    rules: list[Threshold],
+    markers: list[tuple[datetime, datetime, str]],
+) -> dict[str, Any]:
+    metric, _key, host = wanted
+    return charts.line_chart(
+        data[wanted],
+        title=title,
+        unit=unit,
+        start=window[0],
+        end=window[1],
+        thresholds=threshold_lines(metric, host, rules),
+        markers=markers,
+        width=WIDTH,
+        height=HEIGHT,
+        label=f"{title} {host}".strip(),
+    )
 
 
 def metrics_console(request: HttpRequest) -> HttpResponse:
@@ -69,16 +88,18 @@ def metrics_console(request: HttpRequest) -> HttpResponse:
     wanted = [(m, "", "") for m, _, _ in APP_CHARTS]
     wanted += [(m, "", h) for h in hosts for m, _, _ in HOST_CHARTS]
     data = series(wanted, start, end)
-    s, e = start.timestamp(), end.timestamp()
-    charts = [
-        {"title": title, "unit": unit, "line": polyline(data[(m, "", "")], s, e)}
+    rules = list(Threshold.objects.filter(enabled=True))
+    markers = chart_markers(start, end)
+    window = (start, end)
+    app_charts = [
+        _chart(data, (m, "", ""), title, unit, window, rules, markers)
         for m, title, unit in APP_CHARTS
     ]
     host_charts = [
         {
             "host": h,
             "charts": [
-                {"title": title, "unit": unit, "line": polyline(data[(m, "", h)], s, e)}
+                _chart(data, (m, "", h), title, unit, window, rules, markers)
                 for m, title, unit in HOST_CHARTS
             ],
         }
@@ -89,7 +110,7 @@ def metrics_console(request: HttpRequest) -> HttpResponse:
         "title": "Metrics",
         "hours": raw,
         "windows": list(WINDOWS),
-        "charts": charts,
+        "charts": app_charts,
         "host_charts": host_charts,
         "width": WIDTH,
         "height": HEIGHT,

@@ -267,6 +267,83 @@ class GuardedActionsMixin:
         return super().changelist_view(request, extra_context)  # type: ignore[misc]
 
 
+# The navigation sidebar's areas, in order: an area lists the models of its apps (and of the
+# single models named "app_label.model_name"), each still filtered by Django's per-model
+# permissions. Apps in no area are listed after them under their own names.
+NAV_AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Health", ("health",)),
+    ("Metrics", ("metrics",)),
+    ("Errors", ("errors",)),
+    ("Backups", ("backups",)),
+    ("Maintenance", ("maintenance",)),
+    ("Alerts", ("alerts",)),
+    ("Tasks & queues", ("queues", "django_celery_results", "django_celery_beat",
+                        "health.workerheartbeat")),
+    ("Access & audit", ("auth", "axes", "otp_totp", "opsconsole")),
+)  # fmt: skip
+# The console's own pages in the sidebar: (label, URL name, permissions of which any one
+# suffices). A page whose URL does not resolve (its app is not installed) is left out.
+CONSOLE_PAGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("Dashboard", "admin:index", ()),
+    ("Metrics console", "metrics-console", ("metrics.view_performancemetric",)),
+    ("Health timeline", "admin:health_healthcheck_timeline", ("health.view_healthcheck",)),
+    ("Queues", "admin:queues_taskfailure_changelist", ("queues.view_taskfailure",)),
+)
+
+
+def group_by_area(app_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Django's app list regrouped into NAV_AREAS (models keep their own URLs and rights)."""
+    placed: dict[str, dict[str, Any]] = {}
+    rest = []
+    for app in app_list:
+        for model in app["models"]:
+            key = f"{app['app_label']}.{model['object_name'].lower()}"
+            area = _area_of(key) or _area_of(app["app_label"])
+            if area is None:
+                continue
+            group = placed.setdefault(
+                area, {**app, "name": area, "models": [], "app_label": f"area-{_slug(area)}"}
+            )
+            group["models"].append(model)
+        if _area_of(app["app_label"]) is None:
+            others = [
+                m
+                for m in app["models"]
+                if _area_of(f"{app['app_label']}.{m['object_name'].lower()}") is None
+            ]
+            if others:
+                rest.append({**app, "models": others})
+    ordered = [placed[name] for name, _ in NAV_AREAS if name in placed]
+    return ordered + rest
+
+
+def _area_of(key: str) -> str | None:
+    for name, members in NAV_AREAS:
+        if key in members:
+            return name
+    return None
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+
+
+def console_pages(request: HttpRequest) -> list[dict[str, str]]:
+    """The console pages this user may open, with their URLs."""
+    from django.urls import NoReverseMatch, reverse
+
+    pages = []
+    for label, name, perms in CONSOLE_PAGES:
+        if perms and not any(request.user.has_perm(p) for p in perms):
+            continue
+        try:
+            url = reverse(name)
+        except NoReverseMatch:
+            continue
+        pages.append({"label": label, "url": url})
+    return pages
+
+
 class OpsAdminSite(admin.AdminSite):
     """The console's admin site: every registered ModelAdmin gets guarded, audited actions and
     the custom pages it declares with `admin_page`."""
@@ -274,6 +351,25 @@ class OpsAdminSite(admin.AdminSite):
     site_header = "Ops Console"
     site_title = "Ops Console"
     index_title = "Operations"
+    # The admin home's view, `view(request, site, extra_context)`: set by the console app
+    # (console.apps) so this shared module imports no domain app. Unset: Django's app list.
+    home_view: Callable[..., HttpResponse] | None = None
+
+    def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> Any:
+        apps = super().get_app_list(request, app_label)
+        # An app's own index page keeps Django's list; the sidebar and home get the areas.
+        return apps if app_label else group_by_area(apps)
+
+    def each_context(self, request: HttpRequest) -> dict[str, Any]:
+        context = super().each_context(request)
+        if request.user.is_authenticated and request.user.is_staff:
+            context["console_pages"] = console_pages(request)
+        return context
+
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        if self.home_view is not None:
+            return self.home_view(request, self, extra_context)
+        return super().index(request, extra_context)
 
     # With OPS_ADMIN_OTP, the login asks for a TOTP code and only a session verified by one is
     # let in (django-otp's OTPAdminSite, read per request so the flag needs no other change).

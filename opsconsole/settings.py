@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "maintenance",
     "alerts",
     "queues",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -427,6 +428,13 @@ CELERY_BEAT_SCHEDULE.update(
         },
     }
 )
+
+# --- console (the dashboard) ---------------------------------------------------------------
+# The availability objective uptime is measured against, in percent (error budget = the rest).
+OPS_SLO_TARGET = env_float("OPS_SLO_TARGET", 99.9, minimum=0)
+# The p95 response time the dashboard compares against, unless a threshold on
+# response_time_p95_ms sets a warning level.
+OPS_LATENCY_TARGET_MS = env_float("OPS_LATENCY_TARGET_MS", 200.0, minimum=1)
 
 # --- alerts ---------------------------------------------------------------------------------
 # Alertmanager's defaults: wait 30 s to group, repeat an unchanged firing alert every 4 h.

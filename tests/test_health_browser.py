@@ -8,30 +8,15 @@ from typing import Any
 import pytest
 
 from health import services
+from tests.fixtures_browser import CHROMIUM_ARGS
+
+# Other browser tests import the Chromium flags from here.
+__all__ = ["CHROMIUM_ARGS"]
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture
-def page(monkeypatch: pytest.MonkeyPatch) -> Any:
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
-    # still synchronous and safe.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser.new_page()
-        browser.close()
+# `page` is the shared browser fixture (tests/fixtures_browser.py): one Playwright session
+# for the whole run, so these tests can run after other browser tests.
 
 
 @pytest.mark.django_db(transaction=True)
