@@ -8,10 +8,6 @@ from typing import Any
 import pytest
 
 from health import services
-from tests.fixtures_browser import CHROMIUM_ARGS
-
-# Other browser tests import the Chromium flags from here.
-__all__ = ["CHROMIUM_ARGS"]
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

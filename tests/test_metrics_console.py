@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +11,7 @@ from django.utils import timezone
 
 from metrics.collectors import collect_resource_usage
 from metrics.models import PerformanceMetric
+from tests.fixtures_browser import shoot, sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -60,42 +60,17 @@ def test_a_bad_window_is_a_clear_400(operator: Any) -> None:
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_the_page_draws_its_charts_in_a_real_browser(
-    live_server: Any, operator: Any, tmp_path: Any
+    live_server: Any, operator: Any, page: Any
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
     _measured()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        try:
-            page = browser.new_page()
-            page.goto(f"{live_server.url}/admin/login/?next=/console/metrics/")
-            page.fill("#id_username", "bob")
-            page.fill("#id_password", "bob-password")
-            page.click("input[type=submit]")
-            page.wait_for_url("**/console/metrics/")
-            lines = page.locator("svg polyline")
-            assert lines.count() + page.locator("svg circle.ops-chart-dot").count() >= 2
-            box = lines.first.bounding_box()
-            # 30 minutes drawn on a 24-hour axis: about 1/48 of the chart's width.
-            assert box is not None and 5 < box["width"] < 60
-            page.goto(f"{live_server.url}/console/metrics/?hours=1")
-            box = page.locator("svg polyline").first.bounding_box()
-            assert box is not None and box["width"] > 200  # the same half hour on a 1 h axis
-            page.screenshot(path=str(tmp_path / "metrics-console.png"), full_page=True)
-            if os.environ.get("OPS_SCREENSHOT_DIR"):
-                page.screenshot(
-                    path=os.path.join(os.environ["OPS_SCREENSHOT_DIR"], "metrics-console.png"),
-                    full_page=True,
-                )
-        finally:
-            browser.close()
+    sign_in(page, live_server, "bob", "bob-password")
+    page.goto(f"{live_server.url}/console/metrics/")
+    lines = page.locator("svg polyline")
+    assert lines.count() + page.locator("svg circle.ops-chart-dot").count() >= 2
+    box = lines.first.bounding_box()
+    # 30 minutes drawn on a 24-hour axis: about 1/48 of the chart's width.
+    assert box is not None and 5 < box["width"] < 60
+    page.goto(f"{live_server.url}/console/metrics/?hours=1")
+    box = page.locator("svg polyline").first.bounding_box()
+    assert box is not None and box["width"] > 200  # the same half hour on a 1 h axis
+    shoot(page, "metrics-console")
