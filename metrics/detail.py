@@ -7,8 +7,8 @@ metrics.reports, which the commands and the API use too.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib import admin
@@ -45,9 +45,7 @@ def period_of(request: HttpRequest) -> tuple[str, datetime, datetime]:
     return raw, end - timedelta(hours=PERIODS[raw]), end
 
 
-def _page(
-    request: HttpRequest, template: str, tab: str, title: str, build: Any
-) -> HttpResponse:
+def _page(request: HttpRequest, template: str, tab: str, title: str, build: Any) -> HttpResponse:
     """Renders a detail page; `build(period, start, end)` returns its context."""
     try:
         period, start, end = period_of(request)

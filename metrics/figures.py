@@ -206,9 +206,7 @@ def slow_query_groups(start: datetime, end: datetime) -> list[dict[str, Any]]:
     if postgres:
         aggregates["p95_ms"] = _Percentile95("duration_ms")
     groups = list(
-        window.values("fingerprint").annotate(**aggregates).order_by("-total_ms")[
-            :MAX_QUERY_GROUPS
-        ]
+        window.values("fingerprint").annotate(**aggregates).order_by("-total_ms")[:MAX_QUERY_GROUPS]
     )
     if not postgres:
         _python_p95(window, groups)
@@ -258,4 +256,3 @@ def forecasts(entry: dict[str, Any]) -> list[str]:
         points = entry.get("disks", {}).get(mount, {}).get("points", 0)
         lines.append(f"disk {mount}: {days_in_words(days, 'full', points)}")
     return lines
-
