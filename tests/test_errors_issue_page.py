@@ -24,7 +24,8 @@ NOW = datetime(2026, 11, 30, 12, 30, tzinfo=UTC)
 def _issue(project: ErrorProject, title: str = "ValueError: bad invoice", **fields: Any) -> Issue:
     values = {"first_seen": NOW, "last_seen": NOW, "count": 0, "last_message": title}
     values.update(fields)
-    return Issue.objects.create(project=project, fingerprint=uuid.uuid4().hex, title=title, **values)
+    fingerprint = uuid.uuid4().hex
+    return Issue.objects.create(project=project, fingerprint=fingerprint, title=title, **values)
 
 
 def _event(issue: Issue, at: datetime, **fields: Any) -> ErrorReport:
@@ -129,15 +130,13 @@ def test_the_page_shows_releases_environments_and_frequency(admin: Any, project:
     with time_machine.travel(NOW, tick=False):
         body = _client(admin).get(f"/admin/errors/issue/{issue.pk}/change/").content.decode()
     assert "First release <strong>app@1.0</strong>, last release <strong>app@1.2</strong>" in body
-    assert "production <span class=\"ops-muted\">2</span>" in body
+    assert 'production <span class="ops-muted">2</span>' in body
     assert "Last 24 hours, per hour: 3 events" in body
     assert "Last 30 days, per day: 3 events" in body
     assert 'role="img"' in body
 
 
-def test_actions_show_only_with_the_permission_and_are_audited(
-    operator: Any, project: Any
-) -> None:
+def test_actions_show_only_with_the_permission_and_are_audited(operator: Any, project: Any) -> None:
     proj, _ = project
     issue = _issue(proj)
     _event(issue, NOW)
