@@ -43,12 +43,12 @@ FILTERS = ("release", "environment", "tag")
 def without_empty_filters(params: QueryDict) -> str | None:
     """The query string without filters left empty (the form sends every field), or None when
     there is none to drop."""
-    if not any(name in params and not params[name].strip() for name in FILTERS):
+    empty = [name for name in FILTERS if name in params and not str(params.get(name, "")).strip()]
+    if not empty:
         return None
     kept = params.copy()
-    for name in FILTERS:
-        if name in kept and not kept[name].strip():
-            del kept[name]
+    for name in empty:
+        del kept[name]
     return kept.urlencode()
 
 
@@ -58,8 +58,9 @@ def check_filters(params: QueryDict) -> None:
         value = params.get(name)
         if value is not None and len(value) > MAX_VALUE_LENGTH:
             raise BadFilter(f"{name} must be at most {MAX_VALUE_LENGTH} characters")
-    if params.get("tag"):
-        parse_tag(params["tag"])
+    tag = params.get("tag")
+    if tag:
+        parse_tag(str(tag))
 
 
 def _recent(field: str) -> list[str]:

@@ -65,6 +65,7 @@ def keyed_figures(
 ) -> dict[str, dict[str, Figure]]:
     """{key: {metric: Figure}} for the keyed series of `metrics` over [start, end)."""
     metrics = list(metrics)
+    rows: Any
     if resolution_for(start, end) == "raw":
         rows = (
             PerformanceMetric.objects.filter(
@@ -205,9 +206,8 @@ def slow_query_groups(start: datetime, end: datetime) -> list[dict[str, Any]]:
     postgres = connection.vendor == "postgresql"
     if postgres:
         aggregates["p95_ms"] = _Percentile95("duration_ms")
-    groups = list(
-        window.values("fingerprint").annotate(**aggregates).order_by("-total_ms")[:MAX_QUERY_GROUPS]
-    )
+    grouped: Any = window.values("fingerprint").annotate(**aggregates)
+    groups: list[dict[str, Any]] = list(grouped.order_by("-total_ms")[:MAX_QUERY_GROUPS])
     if not postgres:
         _python_p95(window, groups)
     examples = dict(
