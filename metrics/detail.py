@@ -64,7 +64,6 @@ def _page(request: HttpRequest, template: str, tab: str, title: str, build: Any)
             "periods": list(PERIODS),
             "start": start,
             "end": end,
-            "raw_rows": (end - start) <= timedelta(days=2),
             **context,
         },
     )

@@ -3,9 +3,9 @@ capacity forecasts in words. Every figure is read from stored rows; nothing is e
 
 Per-route and per-task percentiles are stored per minute (metrics.collectors), not as
 histograms, so a percentile over a period is the per-minute figure averaged over the period,
-weighted by the requests (or task runs) behind each minute. Periods of up to two days read the
-minute rows; longer periods read the hourly rollups (there each hour's average is weighted by
-its requests).
+weighted by the requests (or task runs) behind each minute. Whole hours that are already rolled
+up are read from the hourly rollups (there each hour's average is weighted by its requests), the
+rest from the minute rows: a 24-hour table reads about 23 rollup rows per series, not 1,440.
 """
 
 from __future__ import annotations
@@ -13,15 +13,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Aggregate, Count, ExpressionWrapper, F, FloatField, Max, Min, Sum
+from django.db.models import Aggregate, Count, ExpressionWrapper, F, FloatField, Max, Sum
 
 from metrics.models import MetricRollup, PerformanceMetric, SlowQuery
 from metrics.reports import percentile
-from metrics.rollups import resolution_for
 
 ROUTE_METRICS = (
     "route_requests",
@@ -44,6 +43,7 @@ TASK_COLUMNS = ("task", "runs", "failure_rate", "runtime_avg", "runtime_p95", "w
 # Bounds: a table is for reading, not an export.
 MAX_ROWS = 500
 MAX_QUERY_GROUPS = 50
+HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -59,53 +59,85 @@ class Figure:
     def mean(self) -> float | None:
         return self.weighted / self.samples if self.samples else None
 
+    def __add__(self, other: Figure) -> Figure:
+        return Figure(
+            self.total + other.total, self.samples + other.samples, self.weighted + other.weighted
+        )
+
+
+def _raw_rows(metrics: list[str], start: datetime, end: datetime) -> Any:
+    return (
+        PerformanceMetric.objects.filter(
+            metric__in=metrics, recorded_at__gte=start, recorded_at__lt=end
+        )
+        .exclude(key="")
+        .values("metric", "key")
+        .annotate(
+            total=Sum("value"),
+            obs=Sum("samples"),
+            weighted=Sum(ExpressionWrapper(F("value") * F("samples"), output_field=FloatField())),
+        )
+        .order_by()
+    )
+
+
+def _hourly_rows(metrics: list[str], start: datetime, end: datetime) -> Any:
+    return (
+        MetricRollup.objects.filter(
+            period=MetricRollup.Period.HOUR, metric__in=metrics, bucket__gte=start, bucket__lt=end
+        )
+        .exclude(key="")
+        .values("metric", "key")
+        .annotate(
+            total=Sum("sum"),
+            obs=Sum("samples"),
+            weighted=Sum(
+                ExpressionWrapper(F("sum") * F("samples") / F("count"), output_field=FloatField())
+            ),
+        )
+        .order_by()
+    )
+
+
+def rolled_hours(metrics: list[str], start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The whole hours inside [start, end) that the hourly rollups already cover (an empty
+    range when there are none): read from the rollups, the rest from the minute rows."""
+    first = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if first < start:
+        first += HOUR
+    newest = (
+        MetricRollup.objects.filter(
+            period=MetricRollup.Period.HOUR, metric__in=metrics, bucket__gte=first, bucket__lt=end
+        )
+        .order_by("-bucket")
+        .values_list("bucket", flat=True)
+        .first()
+    )
+    last = end.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if newest is None:
+        return first, first
+    return first, max(first, min(last, newest + HOUR))
+
 
 def keyed_figures(
     metrics: Iterable[str], start: datetime, end: datetime
 ) -> dict[str, dict[str, Figure]]:
-    """{key: {metric: Figure}} for the keyed series of `metrics` over [start, end)."""
+    """{key: {metric: Figure}} for the keyed series of `metrics` over [start, end): whole hours
+    already rolled up from the hourly rollups (each hour's mean weighted by its observations),
+    the edges and the newest minutes from the minute rows."""
     metrics = list(metrics)
-    rows: Any
-    if resolution_for(start, end) == "raw":
-        rows = (
-            PerformanceMetric.objects.filter(
-                metric__in=metrics, recorded_at__gte=start, recorded_at__lt=end
-            )
-            .exclude(key="")
-            .values("metric", "key")
-            .annotate(
-                total=Sum("value"),
-                obs=Sum("samples"),
-                weighted=Sum(
-                    ExpressionWrapper(F("value") * F("samples"), output_field=FloatField())
-                ),
-            )
-        )
+    hours_start, hours_end = rolled_hours(metrics, start, end)
+    parts = [_hourly_rows(metrics, hours_start, hours_end)] if hours_end > hours_start else []
+    if hours_end > hours_start:
+        parts += [_raw_rows(metrics, start, hours_start), _raw_rows(metrics, hours_end, end)]
     else:
-        rows = (
-            MetricRollup.objects.filter(
-                period=MetricRollup.Period.HOUR,
-                metric__in=metrics,
-                bucket__gte=start,
-                bucket__lt=end,
-            )
-            .exclude(key="")
-            .values("metric", "key")
-            .annotate(
-                total=Sum("sum"),
-                obs=Sum("samples"),
-                weighted=Sum(
-                    ExpressionWrapper(
-                        F("sum") * F("samples") / F("count"), output_field=FloatField()
-                    )
-                ),
-            )
-        )
+        parts.append(_raw_rows(metrics, start, end))
     out: dict[str, dict[str, Figure]] = defaultdict(dict)
-    for r in rows.order_by():
-        out[r["key"]][r["metric"]] = Figure(
-            float(r["total"] or 0), float(r["obs"] or 0), float(r["weighted"] or 0)
-        )
+    for rows in parts:
+        for r in rows:
+            figure = Figure(float(r["total"] or 0), float(r["obs"] or 0), float(r["weighted"] or 0))
+            before = out[r["key"]].get(r["metric"])
+            out[r["key"]][r["metric"]] = figure if before is None else before + figure
     return out
 
 
@@ -194,38 +226,36 @@ class _Percentile95(Aggregate):
 
 def slow_query_groups(start: datetime, end: datetime) -> list[dict[str, Any]]:
     """Slow queries in [start, end) grouped by normalised SQL, most total time first: count,
-    total and p95 time, and the newest statement of the group as its example."""
+    total, p95 and max time, and the newest statement of the group as its example. The p95 (a
+    sort per group) is computed for the groups shown only."""
     window = SlowQuery.objects.filter(created_at__gte=start, created_at__lt=end)
-    aggregates: dict[str, Any] = {
-        "count": Count("id"),
-        "total_ms": Sum("duration_ms"),
-        "max_ms": Max("duration_ms"),
-        "newest": Max("id"),
-        "shape": Min("normalized"),
-    }
-    postgres = connection.vendor == "postgresql"
-    if postgres:
-        aggregates["p95_ms"] = _Percentile95("duration_ms")
-    grouped: Any = window.values("fingerprint").annotate(**aggregates)
-    groups: list[dict[str, Any]] = list(grouped.order_by("-total_ms")[:MAX_QUERY_GROUPS])
-    if not postgres:
-        _python_p95(window, groups)
-    examples = dict(
-        SlowQuery.objects.filter(pk__in=[g["newest"] for g in groups]).values_list("pk", "sql")
+    grouped: Any = window.values("fingerprint").annotate(
+        count=Count("id"), total_ms=Sum("duration_ms"), max_ms=Max("duration_ms"), newest=Max("id")
     )
+    groups: list[dict[str, Any]] = list(grouped.order_by("-total_ms")[:MAX_QUERY_GROUPS])
+    shown = window.filter(fingerprint__in=[g["fingerprint"] for g in groups])
+    if connection.vendor == "postgresql":
+        p95: dict[str, float] = dict(
+            shown.values("fingerprint")
+            .annotate(p95=_Percentile95("duration_ms"))
+            .order_by()
+            .values_list("fingerprint", "p95")
+        )
+    else:
+        durations: dict[str, list[float]] = defaultdict(list)
+        for fp, ms in shown.values_list("fingerprint", "duration_ms"):
+            durations[fp].append(ms)
+        p95 = {fp: percentile(values, 95) for fp, values in durations.items()}
+    examples = {
+        pk: (sql, shape)
+        for pk, sql, shape in SlowQuery.objects.filter(
+            pk__in=[g["newest"] for g in groups]
+        ).values_list("pk", "sql", "normalized")
+    }
     for group in groups:
-        group["example"] = examples.get(group["newest"], "")
+        group["example"], group["shape"] = examples.get(group["newest"], ("", ""))
+        group["p95_ms"] = p95.get(group["fingerprint"])
     return groups
-
-
-def _python_p95(window: Any, groups: list[dict[str, Any]]) -> None:
-    durations: dict[str, list[float]] = defaultdict(list)
-    for fp, ms in window.filter(fingerprint__in=[g["fingerprint"] for g in groups]).values_list(
-        "fingerprint", "duration_ms"
-    ):
-        durations[fp].append(ms)
-    for group in groups:
-        group["p95_ms"] = percentile(durations[group["fingerprint"]], 95)
 
 
 def days_in_words(days: float | None, full: str, points: int) -> str:

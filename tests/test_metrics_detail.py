@@ -81,6 +81,20 @@ def test_it_reads_long_periods_from_the_hourly_rollups() -> None:
     assert row["p50"] is None  # not stored for that hour: shown as "—", never invented
 
 
+def test_it_reads_rolled_up_hours_from_rollups_and_the_rest_from_minute_rows() -> None:
+    rolled = datetime(2026, 11, 30, 6, tzinfo=UTC)
+    MetricRollup.objects.create(
+        period="hour", bucket=rolled, metric="route_requests", key="a/", host="", count=60,
+        sum=600.0, min=10, max=10, samples=600,
+    )  # fmt: skip
+    # The minute rows the rollup was built from are still there: not counted twice.
+    _perf(rolled + timedelta(minutes=5), "route_requests", "a/", 10, 10)
+    # Minutes after the newest rolled hour come from the minute rows.
+    _perf(NOW - timedelta(minutes=10), "route_requests", "a/", 30, 30)
+    (row,) = route_table(NOW - timedelta(hours=24), NOW)
+    assert row["requests"] == 630
+
+
 def test_the_collector_stores_per_route_percentiles_errors_and_query_time() -> None:
     fields = {
         request_field("a/", "GET", "2xx", "n"): 3.0,
