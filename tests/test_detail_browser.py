@@ -121,3 +121,9 @@ def test_an_admin_opens_each_detail_page_at_both_widths(
     page.goto(f"{live_server.url}/console/metrics/")
     page.click("text=Routes")
     assert "/console/metrics/routes/" in page.url
+    # The admin's dark theme follows the system's: the pages take its colours.
+    page.emulate_media(color_scheme="dark")
+    for name, path in (("metrics-routes", "/console/metrics/routes/?period=1h"),
+                       ("errors-issue", f"/admin/errors/issue/{issue.pk}/change/")):  # fmt: skip
+        page.goto(f"{live_server.url}{path}")
+        shoot(page, f"{name}-dark", widths=(1280,))
