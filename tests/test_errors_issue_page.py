@@ -11,6 +11,7 @@ import pytest
 import time_machine
 from django.contrib.auth.models import Permission
 from django.test import Client
+from django.utils import timezone
 
 from errors.issue_page import frequency, tag_facets
 from errors.models import ErrorProject, ErrorReport, Issue
@@ -215,3 +216,22 @@ def test_the_tag_filter_uses_the_gin_index_on_postgresql(project: Any) -> None:
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "errors_report_tags_gin" in plan
+
+
+def test_the_lists_week_report_is_recomputed_at_most_once_a_minute(
+    admin: Any, project: Any
+) -> None:
+    from django.core.cache import cache
+
+    from errors.admin import REPORT_CACHE_KEY
+
+    cache.delete(REPORT_CACHE_KEY)
+    proj, _ = project
+    issue = _issue(proj)
+    _event(issue, timezone.now())
+    client = _client(admin)
+    assert "1 event in 1 issue" in client.get("/admin/errors/issue/").content.decode()
+    _event(issue, timezone.now())
+    assert "1 event in 1 issue" in client.get("/admin/errors/issue/").content.decode()
+    cache.delete(REPORT_CACHE_KEY)
+    assert "2 events in 1 issue" in client.get("/admin/errors/issue/").content.decode()
