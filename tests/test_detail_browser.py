@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ from django.utils import timezone
 from errors.models import ErrorProject, ErrorReport, Issue
 from metrics.models import PerformanceMetric, ResourceUsage, SlowQuery, SlowRequest
 from metrics.sqlshape import fingerprint, normalize_sql
-from tests.fixtures_browser import shoot, sign_in
+from tests.fixtures_browser import CHROMIUM, CHROMIUM_ARGS, WIDTHS, shoot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -81,10 +82,27 @@ def _seed_issue() -> Issue:
     return issue
 
 
+@pytest.fixture(name="own_page")
+def own_page_fixture(monkeypatch: Any) -> Iterator[Any]:
+    """A page on a Chromium of this test's own: the session-wide `browser` fixture keeps
+    Playwright's loop running, and the older browser tests start their own Playwright, which
+    cannot run while it does."""
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium.new_page(viewport={"width": WIDTHS[0], "height": 900})
+        finally:
+            chromium.close()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_an_admin_opens_each_detail_page_at_both_widths(
-    live_server: Any, admin: Any, page: Any
+    live_server: Any, admin: Any, own_page: Any
 ) -> None:
+    page = own_page
     _seed_metrics()
     issue = _seed_issue()
     sign_in(page, live_server, "alice", "alice-password")
