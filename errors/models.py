@@ -198,6 +198,9 @@ class ErrorReport(models.Model):
         indexes = [
             models.Index(fields=["issue", "-received_at"]),
             models.Index(fields=["project", "received_at"]),
+            # The issue list's filters: issues with an event of this release / environment.
+            models.Index(fields=["release", "issue"], name="errors_report_release"),
+            models.Index(fields=["environment", "issue"], name="errors_report_environment"),
         ]
 
     def __str__(self) -> str:

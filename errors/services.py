@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Max, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from errors import signals
@@ -145,43 +145,58 @@ def revoke_key(key: ProjectKey, *, actor: Any = None) -> None:
 
 # --- report -------------------------------------------------------------------------------
 def get_error_report(days: int = 7) -> dict[str, Any]:
-    """Totals, distribution by severity and the 10 most common issues over the last `days`."""
+    """Totals, distribution by severity and the 10 most common issues over the last `days`.
+
+    One pass over the window's events (grouped by issue and severity; the totals, severities
+    and the ranking are added up from those groups), then the ten issues shown are read by id:
+    three separate aggregates over a million events took 2 s."""
     since = timezone.now() - timedelta(days=days)
-    reports = ErrorReport.objects.filter(received_at__gte=since)
-    by_severity = dict(
-        reports.values_list("severity").annotate(n=Count("id")).values_list("severity", "n")
+    groups = (
+        ErrorReport.objects.filter(received_at__gte=since)
+        .values_list("issue", "severity")
+        .annotate(n=Count("id"), first=Min("received_at"), last=Max("received_at"))
+        .order_by()
     )
-    latest = ErrorReport.objects.filter(issue=OuterRef("issue")).order_by("-received_at")
-    top = (
-        reports.values("issue", "issue__title", "issue__project__name", "issue__status")
-        .annotate(
-            count=Count("id"),
-            first=Min("received_at"),
-            last=Max("received_at"),
-            latest_message=Subquery(latest.values("message")[:1]),
-        )
-        .order_by("-count", "-last")[:10]
-    )
+    by_severity: dict[str, int] = {}
+    per_issue: dict[int, list[Any]] = {}
+    for issue_id, severity, n, first, last in groups:
+        by_severity[severity] = by_severity.get(severity, 0) + n
+        seen = per_issue.setdefault(issue_id, [0, first, last])
+        seen[0] += n
+        seen[1], seen[2] = min(seen[1], first), max(seen[2], last)
+    ranked = sorted(per_issue.items(), key=lambda kv: (-kv[1][0], -kv[1][2].timestamp()))[:10]
+    issues = Issue.objects.select_related("project").in_bulk([issue_id for issue_id, _ in ranked])
     return {
         "days": days,
         "since": since,
         "total": sum(by_severity.values()),
-        "issues": reports.values("issue").distinct().count(),
+        "issues": len(per_issue),
         "by_severity": {s: by_severity.get(s, 0) for s in ("critical", "error", "warning", "info")},
         "top_issues": [
             {
-                "issue_id": row["issue"],
-                "title": row["issue__title"],
-                "project": row["issue__project__name"],
-                "status": row["issue__status"],
-                "count": row["count"],
-                "latest_message": row["latest_message"] or "",
-                "first_seen": row["first"],
-                "last_seen": row["last"],
+                "issue_id": issue_id,
+                "title": issues[issue_id].title,
+                "project": issues[issue_id].project.name,
+                "status": issues[issue_id].status,
+                "count": count,
+                "latest_message": _latest_message(issue_id),
+                "first_seen": first,
+                "last_seen": last,
             }
-            for row in top
+            for issue_id, (count, first, last) in ranked
         ],
     }
+
+
+def _latest_message(issue_id: int) -> str:
+    """The newest event's message (through the (issue, -received_at) index)."""
+    message = (
+        ErrorReport.objects.filter(issue_id=issue_id)
+        .order_by("-received_at")
+        .values_list("message", flat=True)
+        .first()
+    )
+    return message or ""
 
 
 # --- retention ----------------------------------------------------------------------------

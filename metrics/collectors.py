@@ -23,6 +23,7 @@ from metrics.histogram import SLOTS, quantile
 from metrics.hosts import mark_seen
 from metrics.models import PerformanceMetric, ResourceUsage, SlowQuery, SlowRequest
 from metrics.recorder import SEP
+from metrics.sqlshape import fingerprint, normalize_sql
 from metrics.store import current_minute, get_store, redis_client
 from metrics.thresholds import APP_HOST, Observation, evaluate
 
@@ -73,11 +74,12 @@ class _Minute:
             self.routes[route]["n"] += value
             if status == "5xx":
                 self.errors += value
+                self.routes[route]["e"] += value
         elif suffix == "s":
             self.duration_sum += value
             self.routes[route]["s"] += value
-        elif suffix == "qn":
-            self.routes[route]["qn"] += value
+        elif suffix in ("qn", "qs"):
+            self.routes[route][suffix] += value
         elif suffix.startswith("b"):
             i = int(suffix[1:])
             self.app_slots[i] += value
@@ -96,8 +98,8 @@ def _group(fields: dict[str, float]) -> _Minute:
     return minute
 
 
-def _p95_row(metric: str, key: str, slots: list[float], n: int) -> list[Row]:
-    p95 = _ms(quantile(0.95, slots))
+def _p95_row(metric: str, key: str, slots: list[float], n: int, q: float = 0.95) -> list[Row]:
+    p95 = _ms(quantile(q, slots))
     return [] if p95 is None else [(metric, key, p95, n)]
 
 
@@ -126,8 +128,13 @@ def _route_rows(minute: _Minute) -> list[Row]:
             continue
         rows.append(("route_requests", route, agg["n"], n))
         rows.append(("route_response_time_avg_ms", route, agg["s"] / agg["n"] * 1000, n))
-        rows += _p95_row("route_response_time_p95_ms", route, minute.route_slots[route], n)
+        slots = minute.route_slots[route]
+        for q, name in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
+            rows += _p95_row(f"route_response_time_{name}_ms", route, slots, n, q)
         rows.append(("route_queries_per_request", route, agg["qn"] / agg["n"], n))
+        rows.append(("route_query_time_avg_ms", route, agg["qs"] / agg["n"] * 1000, n))
+        # Written even when 0, so a minute with no 5xx counts towards the error rate.
+        rows.append(("route_errors", route, agg["e"], n))
     return rows
 
 
@@ -257,7 +264,10 @@ def drain_slow(store: Any) -> int:
         if kind == "request":
             requests.append(SlowRequest(**data))
         elif kind == "query":
-            queries.append(SlowQuery(**data))
+            query = SlowQuery(**data)
+            query.normalized = normalize_sql(query.sql)
+            query.fingerprint = fingerprint(query.normalized)
+            queries.append(query)
     SlowRequest.objects.bulk_create(requests)
     SlowQuery.objects.bulk_create(queries)
     return len(items)

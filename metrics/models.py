@@ -151,6 +151,10 @@ class SlowQuery(models.Model):
     route = models.CharField(max_length=255, blank=True, default="")
     # The statement without its parameters: values never leave the database.
     sql = models.TextField()
+    # The statement's shape (metrics.sqlshape), set when the row is written, and its hash: the
+    # console groups slow queries by it without normalising every row on every page view.
+    normalized = models.TextField(blank=True, default="")
+    fingerprint = models.CharField(max_length=32, blank=True, default="")
     duration_ms = models.FloatField()
     request_id = models.CharField(max_length=128, blank=True, default="")
     host = models.CharField(max_length=255, blank=True, default="")
