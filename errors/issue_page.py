@@ -20,6 +20,7 @@ from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
 from errors.models import ErrorReport, Issue
+from opsconsole.charts import line_chart
 
 FACET_WINDOW = 1000
 FACET_KEYS = 10
@@ -80,8 +81,12 @@ def _floor(at: datetime, step: timedelta) -> datetime:
     return at.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def frequency(issue: Issue, step: timedelta, buckets: int, now: datetime) -> dict[str, Any]:
-    """Events per bucket (hour or day) over the last `buckets` buckets, as an SVG bar strip."""
+def frequency(
+    issue: Issue, step: timedelta, buckets: int, now: datetime, caption: str = "Events"
+) -> dict[str, Any]:
+    """Events per bucket (hour or day) over the last `buckets` buckets, and their chart (time
+    and count axes, hover read-outs; buckets older than the oldest kept event are shaded, not
+    drawn as zero)."""
     first = _floor(now, step) - step * (buckets - 1)
     trunc = TruncHour if step == timedelta(hours=1) else TruncDay
     counts = dict(
@@ -103,9 +108,23 @@ def frequency(issue: Issue, step: timedelta, buckets: int, now: datetime) -> dic
         bars.append(
             Bar(start, n, i * width, 0 if not n else max(1.0, n / top * (STRIP_HEIGHT - 2)))
         )
+    counted = [(b.start, b.count) for b in bars if b.count is not None]
+    total = sum(counts.values())
+    end = first + step * buckets
+    shaded = [(first, kept_since, "before the oldest kept event")] if kept_since else []
     return {
         "bars": bars,
-        "total": sum(counts.values()),
+        "chart": line_chart(
+            counted,
+            title=f"{caption}: {total} event{'' if total == 1 else 's'}",
+            unit="",
+            start=first,
+            end=end,
+            markers=[m for m in shaded if m[1] > first],
+            bucket_seconds=step.total_seconds(),
+            label=f"{caption}: events per {'hour' if step == timedelta(hours=1) else 'day'}",
+        ),
+        "total": total,
         "peak": max(counts.values(), default=0),
         "bar_width": max(width - 1, 1),
         "width": STRIP_WIDTH,
@@ -172,8 +191,8 @@ def issue_context(issue: Issue, raw_event: str | None) -> dict[str, Any]:
     now = timezone.now()
     return {
         "paging": event_page(issue, raw_event),
-        "hourly": frequency(issue, timedelta(hours=1), 24, now),
-        "daily": frequency(issue, timedelta(days=1), 30, now),
+        "hourly": frequency(issue, timedelta(hours=1), 24, now, "Last 24 hours, per hour"),
+        "daily": frequency(issue, timedelta(days=1), 30, now, "Last 30 days, per day"),
         "releases": releases(issue),
         "tag_facets": tag_facets(issue),
     }

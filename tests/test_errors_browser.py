@@ -38,4 +38,4 @@ def test_the_issue_page_shows_data_keyed_items_and_fits_the_screen(
     # The event's tables wrap long values instead of widening the page.
     overflow = latest.evaluate("el => el.scrollWidth - el.clientWidth")
     assert overflow <= 1, f"the latest event is {overflow}px wider than its box"
-    shoot(page, f"issue-{width}", widths=(width,))
+    shoot(page, "errors-issue-data-keyed", widths=(width,))
