@@ -13,6 +13,7 @@ from django.utils import timezone
 from backups import services
 from backups.errors import BackupError
 from backups.models import Backup
+from backups.restore import restore_backup as run_restore
 from backups.retention import apply_retention
 
 logger = logging.getLogger(__name__)
@@ -74,8 +75,24 @@ def verify_latest_backup(backup_id: int | None = None) -> dict[str, Any]:
     soft_time_limit=SOFT_LIMIT,
     time_limit=HARD_LIMIT,
 )
-def create_backup(kind: str = "full") -> dict[str, Any]:
+def create_backup(kind: str = "full", actor: str = "task") -> dict[str, Any]:
     try:
-        return {"backup_id": services.create_backup(kind, actor="task").pk}
+        return {"backup_id": services.create_backup(kind, actor=actor).pk}
     except BackupError as exc:
+        return {"failed": str(exc)}
+
+
+@shared_task(
+    name="backups.tasks.restore_backup",
+    ignore_result=False,
+    soft_time_limit=SOFT_LIMIT,
+    time_limit=HARD_LIMIT,
+)
+def restore_backup(backup_id: int, actor: str, files: bool = False) -> dict[str, Any]:
+    """A restore asked for from the console: the database (and, with `files`, the files) of
+    `backup_id` replace the live ones. The service audits the outcome under `actor`."""
+    try:
+        return run_restore(backup_id, database=True, files=files, actor=actor)
+    except BackupError as exc:
+        logger.error("backups: restore of backup %s failed: %s", backup_id, exc)
         return {"failed": str(exc)}

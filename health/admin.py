@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from health import services
+from health.admin_operations import RUN_CHECK_PERMISSION, HealthOperationsMixin
 from health.models import (
     ComponentResult,
     ComponentState,
@@ -24,7 +25,7 @@ class ComponentResultInline(ReadOnlyInline):
 
 
 @admin.register(HealthCheck)
-class HealthCheckAdmin(ReadOnlyAdmin):
+class HealthCheckAdmin(HealthOperationsMixin, ReadOnlyAdmin):
     """The history of scheduled runs, with uptime per component over 24 h / 7 d / 30 d."""
 
     list_display = ("created_at", "status", "duration_ms", "trigger", "hostname")
@@ -41,6 +42,7 @@ class HealthCheckAdmin(ReadOnlyAdmin):
         table = services.uptime()
         extra_context["uptime"] = sorted(table.items())
         extra_context["states"] = list(ComponentState.objects.order_by("component"))
+        extra_context["may_run_check"] = request.user.has_perm(RUN_CHECK_PERMISSION)
         return super().changelist_view(request, extra_context=extra_context)
 
 

@@ -14,9 +14,17 @@ class DownForm(forms.Form):
         required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
     )
     retry_after = forms.IntegerField(min_value=1, max_value=MAX_RETRY_AFTER, initial=60)
+    generate_secret = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Generate a bypass secret",
+        help_text="Shown once, on the next page: visiting /<secret> sets a cookie valid 12 "
+        "hours that lets you through.",
+    )
     secret = forms.CharField(
         required=False,
-        help_text="Optional bypass secret: visiting /<secret> sets a cookie valid 12 hours.",
+        label="Or your own secret",
+        help_text="Optional bypass secret of your choosing (16 to 128 letters, digits, - or _).",
         widget=forms.PasswordInput,
     )
     allowed_ips = forms.CharField(
