@@ -17,7 +17,7 @@ from opsconsole.admintools import ReadOnlyAdmin, ReadOnlyInline, SuperuserOnlyFi
 from opsconsole.http import OutboundURLField, OutboundURLFormMixin
 
 from . import services
-from .admin_operations import AlertOperationsMixin
+from .admin_operations import SILENCE_ACTIONS, AlertOperationsMixin
 from .models import Alert, Channel, Delivery, Notification, Silence
 
 
@@ -123,6 +123,7 @@ class AlertAdmin(AlertOperationsMixin, ReadOnlyAdmin):
     search_fields = ("key", "summary")
     date_hierarchy = "last_fired_at"
     change_form_template = "admin/alerts/alert/change_form.html"
+    actions = SILENCE_ACTIONS
 
 
 @admin.register(Silence)

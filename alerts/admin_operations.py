@@ -59,10 +59,13 @@ def _silence_action(hours: int) -> Any:
     return action
 
 
-class AlertOperationsMixin:
-    """Mixed into AlertAdmin: silence buttons on an alert's page and silence actions."""
+# AlertAdmin's actions: one per duration.
+SILENCE_ACTIONS = [_silence_action(hours) for hours in services.SILENCE_HOURS]
 
-    actions = [_silence_action(hours) for hours in services.SILENCE_HOURS]
+
+class AlertOperationsMixin:
+    """Mixed into AlertAdmin: silence buttons on an alert's page, and the permission its
+    silence actions (SILENCE_ACTIONS) need."""
 
     def has_silence_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm(SILENCE_PERMISSION))

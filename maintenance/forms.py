@@ -18,8 +18,8 @@ class DownForm(forms.Form):
         required=False,
         initial=True,
         label="Generate a bypass secret",
-        help_text="Shown once, on the next page: visiting /<secret> sets a cookie valid 12 "
-        "hours that lets you through.",
+        help_text="Shown once, on the next page, as an address: visiting it sets a cookie, "
+        "valid 12 hours, that lets you through while the site is down.",
     )
     secret = forms.CharField(
         required=False,
@@ -28,7 +28,9 @@ class DownForm(forms.Form):
         widget=forms.PasswordInput,
     )
     allowed_ips = forms.CharField(
-        required=False, help_text="Addresses or networks still served, comma-separated."
+        required=False,
+        label="Allowed IPs",
+        help_text="Addresses or networks still served, comma-separated.",
     )
 
     def clean_secret(self) -> str | None:

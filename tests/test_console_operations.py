@@ -188,9 +188,10 @@ def completed_backup(backup_dirs: dict[str, Path]) -> Backup:
 
 def test_an_operator_may_not_restore(oscar: User, completed_backup: Backup) -> None:
     client = signed_in(oscar)
-    assert b"Restore this backup" not in client.get(
-        f"/admin/backups/backup/{completed_backup.pk}/change/"
-    ).content
+    assert (
+        b"Restore this backup"
+        not in client.get(f"/admin/backups/backup/{completed_backup.pk}/change/").content
+    )
     response = client.post(restore_url(completed_backup), {"confirm_id": completed_backup.pk})
     assert response.status_code == 403
     assert SystemLog.objects.get(action="backup.restore.requested").result == "denied"
@@ -321,7 +322,8 @@ def test_a_viewer_cannot_silence(vera: User) -> None:
         403
     )
     response = client.post(
-        "/admin/alerts/alert/", {"action": "silence_1h", "index": "0", "_selected_action": [alert.pk]}
+        "/admin/alerts/alert/",
+        {"action": "silence_1h", "index": "0", "_selected_action": [alert.pk]},
     )
     assert response.status_code == 403
     assert Silence.objects.count() == 0

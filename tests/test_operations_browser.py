@@ -82,7 +82,7 @@ def test_an_operator_backs_up_now_and_a_real_worker_runs_it(
     page: Any, live_server: Any, worker_storage: Path, live_worker: Any
 ) -> None:
     as_role(page, live_server, "operator", "backups/backup/")
-    page.get_by_label("What").select_option("db")
+    page.get_by_label("What to back up").select_option("db")
     shoot(page, "ops-backups")
     page.get_by_role("button", name="Back up now").click()
     page.wait_for_load_state()
