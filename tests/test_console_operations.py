@@ -340,3 +340,20 @@ def test_an_operator_silences_the_selected_alerts_from_the_list(oscar: User) -> 
     assert response.status_code == 302
     assert sorted(s.pattern for s in Silence.objects.all()) == ["health:disk", "health:queue"]
     assert SystemLog.objects.filter(action="alerts.silence", result="success").count() == 2
+
+
+def test_a_restore_refused_by_the_worker_shows_on_the_restore_page(
+    ada: User, backup_dirs: dict[str, Path]
+) -> None:
+    from backups.tasks import restore_backup
+
+    # Completed on record, but its manifest is not in storage: the restore is refused.
+    gone = Backup.objects.create(
+        kind="db", status="completed", started_at=timezone.now(), name="gone"
+    )
+    result = restore_backup(gone.pk, "ada")
+    assert "manifest" in result["failed"]
+    entry = SystemLog.objects.get(action="backup.restore")
+    assert (entry.actor_name, entry.result) == ("ada", "failure")
+    page = signed_in(ada).get(restore_url(gone)).content.decode()
+    assert "backup.restore: failure (by ada)" in page

@@ -110,6 +110,9 @@ def test_a_restore_asks_for_the_backup_id_before_anything_happens(
     page.wait_for_load_state()
     assert page.get_by_role("heading", name="What this restore replaces").count() == 1
     shoot(page, "ops-restore-confirm")
+    page.emulate_media(color_scheme="dark")
+    shoot(page, "ops-restore-confirm-dark")
+    page.emulate_media(color_scheme="light")
     page.get_by_label("Type the backup id").fill(str(backup.pk + 1000))
     page.get_by_role("button", name=f"Restore backup {backup.pk}").click()
     page.wait_for_load_state()
@@ -129,6 +132,8 @@ def test_an_operator_takes_the_site_down_sees_the_secret_once_and_brings_it_up(
     url = page.locator("#ops-bypass-url").inner_text()
     assert state.current(fresh=True).is_down
     shoot(page, "ops-maintenance-secret")
+    page.emulate_media(color_scheme="dark")
+    shoot(page, "ops-maintenance-secret-dark")
     page.goto(f"{live_server.url}/admin/maintenance/maintenancestate/")
     assert url not in page.content()
     page.get_by_role("button", name="Bring the site up").click()
@@ -147,6 +152,8 @@ def test_an_operator_silences_an_alert(page: Any, live_server: Any) -> None:
     )
     as_role(page, live_server, "operator", f"alerts/alert/{alert.pk}/change/")
     shoot(page, "ops-alert-silence")
+    page.emulate_media(color_scheme="dark")
+    shoot(page, "ops-alert-silence-dark", widths=(390,))
     page.get_by_role("button", name="Silence this alert for 4 hours").click()
     page.wait_for_load_state()
     assert "is silenced until" in page.locator(".messagelist").inner_text()
