@@ -123,3 +123,21 @@ def test_grant_refuses_an_unknown_user_or_role(args: list[str], message: str) ->
     User.objects.create_user("x")
     with pytest.raises(CommandError, match=message):
         call_command("grant", *args)
+
+
+def test_a_viewer_sees_a_channel_but_not_its_secret_or_url(client: Any) -> None:
+    from alerts.models import Channel
+
+    channel = Channel.objects.create(
+        name="hooks", type="webhook", url="https://hooks.example.com/T0/B0/abc123hook"
+    )
+    client.force_login(member_of("viewer"))
+    page = client.get(f"/admin/alerts/channel/{channel.pk}/change/")
+    assert page.status_code == 200
+    assert channel.secret and channel.secret not in page.content.decode()
+    assert "abc123hook" not in page.content.decode()
+    ada = member_of("administrator")
+    client.force_login(ada)
+    assert (
+        channel.secret in client.get(f"/admin/alerts/channel/{channel.pk}/change/").content.decode()
+    )
