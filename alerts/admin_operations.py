@@ -76,7 +76,7 @@ class AlertOperationsMixin:
         permission=("alerts.view_alert", SILENCE_PERMISSION),
         methods=("POST",),
     )
-    @operation("alerts.silence", SILENCE_PERMISSION)
+    @operation("alerts.silence", SILENCE_PERMISSION, target="alert {alert_id}")
     def silence_view(self, request: HttpRequest, alert_id: int) -> HttpResponse:
         alert = Alert.objects.filter(pk=alert_id).first()
         if alert is None:

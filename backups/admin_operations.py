@@ -146,7 +146,7 @@ class BackupOperationsMixin:
         permission=(VIEW_PERMISSION, RESTORE_PERMISSION),
         methods=("GET", "HEAD", "POST"),
     )
-    @operation("backup.restore.requested", RESTORE_PERMISSION)
+    @operation("backup.restore.requested", RESTORE_PERMISSION, target="backup {backup_id}")
     def restore_view(self, request: HttpRequest, backup_id: int) -> HttpResponse:
         """GET: what the restore replaces, and a box to type the id in. POST: with the right
         id typed, queue the restore; with a wrong one, the same page again and nothing done."""

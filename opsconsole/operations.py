@@ -34,15 +34,18 @@ def refuse(request: HttpRequest, action: str, permission: str, target: str = "")
     raise PermissionDenied
 
 
-def operation(action: str, permission: str) -> Callable[[View], View]:
-    """Refuse (403, audited as denied) a user without `permission` before the view runs."""
+def operation(action: str, permission: str, target: str = "") -> Callable[[View], View]:
+    """Refuse (403, audited as denied) a user without `permission` before the view runs.
+
+    `target` names what was refused in the record, formatted with the URL's arguments
+    ("backup {backup_id}").
+    """
 
     def wrap(view: View) -> View:
         @functools.wraps(view)
         def run(model_admin: Any, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
             if not request.user.has_perm(permission):
-                target = " ".join(str(v) for v in kwargs.values())
-                refuse(request, action, permission, target)
+                refuse(request, action, permission, target.format(**kwargs))
             return view(model_admin, request, *args, **kwargs)
 
         return run

@@ -194,7 +194,8 @@ def test_an_operator_may_not_restore(oscar: User, completed_backup: Backup) -> N
     )
     response = client.post(restore_url(completed_backup), {"confirm_id": completed_backup.pk})
     assert response.status_code == 403
-    assert SystemLog.objects.get(action="backup.restore.requested").result == "denied"
+    entry = SystemLog.objects.get(action="backup.restore.requested")
+    assert (entry.result, entry.target) == ("denied", f"backup {completed_backup.pk}")
 
 
 def test_a_restore_shows_what_it_replaces_and_asks_for_the_id(
