@@ -17,6 +17,7 @@ from opsconsole.admintools import ReadOnlyAdmin, ReadOnlyInline, SuperuserOnlyFi
 from opsconsole.http import OutboundURLField, OutboundURLFormMixin
 
 from . import services
+from .admin_operations import SILENCE_ACTIONS, AlertOperationsMixin
 from .models import Alert, Channel, Delivery, Notification, Silence
 
 
@@ -105,7 +106,7 @@ class FiringFilter(admin.SimpleListFilter):
 
 
 @admin.register(Alert)
-class AlertAdmin(ReadOnlyAdmin):
+class AlertAdmin(AlertOperationsMixin, ReadOnlyAdmin):
     list_display = (
         "key",
         "state",
@@ -121,6 +122,8 @@ class AlertAdmin(ReadOnlyAdmin):
     list_filter = (FiringFilter, "severity", "kind")
     search_fields = ("key", "summary")
     date_hierarchy = "last_fired_at"
+    change_form_template = "admin/alerts/alert/change_form.html"
+    actions = SILENCE_ACTIONS
 
 
 @admin.register(Silence)

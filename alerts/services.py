@@ -20,7 +20,7 @@ from django.utils import timezone
 from opsconsole.retention import delete_in_batches
 
 from .delivery import attempt_delivery
-from .models import Alert, Channel, Delivery, Kind, Notification, Severity
+from .models import Alert, Channel, Delivery, Kind, Notification, Severity, Silence
 from .notifications import notification_for
 from .publishing import FLUSH_NOTIFICATION, SEND_SYSTEM_ALERT, publish, publish_on_commit
 from .routing import absolute_url, wants
@@ -428,3 +428,31 @@ def cleanup(*, now: datetime | None = None) -> dict[str, int]:
         Alert.objects.filter(state=Alert.State.RESOLVED, resolved_at__lt=cutoff)
     )
     return {"Alert": alerts, "Delivery": deliveries, "Notification": notifications}
+
+
+# --- silences from the console --------------------------------------------------------------
+# The durations the console offers when silencing from an alert.
+SILENCE_HOURS = (1, 4, 24)
+
+
+def exact_pattern(key: str) -> str:
+    """A silence pattern matching `key` only: fnmatch's wildcards in it are escaped."""
+    return "".join(f"[{c}]" if c in "*?[]" else c for c in key)
+
+
+def silence_alert(alert: Alert, *, hours: int, actor: Any, now: datetime | None = None) -> Silence:
+    """Silence `alert`'s key (exactly) from now for `hours`, one of SILENCE_HOURS."""
+    if hours not in SILENCE_HOURS:
+        raise ValueError(f"silence for {', '.join(map(str, SILENCE_HOURS))} hours, not {hours}")
+    pattern = exact_pattern(alert.key)
+    if len(pattern) > Silence._meta.get_field("pattern").max_length:  # type: ignore[operator]
+        raise ValueError("this alert's key is too long to silence exactly: add a silence by hand")
+    now = now or timezone.now()
+    name = getattr(actor, "get_username", lambda: str(actor))()
+    return Silence.objects.create(
+        pattern=pattern,
+        starts_at=now,
+        ends_at=now + timedelta(hours=hours),
+        reason=f"silenced from alert {alert.pk} by {name} for {hours} h"[:500],
+        created_by=actor if getattr(actor, "pk", None) is not None else None,
+    )

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from backups.admin_operations import (
+    OPERATE_PERMISSION,
+    RESTORE_PERMISSION,
+    BackupOperationsMixin,
+)
 from backups.management.cli import human_size
 from backups.models import Backup
 from backups.tasks import verify_latest_backup
@@ -17,7 +23,7 @@ from opsconsole.admintools import ReadOnlyAdmin
 
 
 @admin.register(Backup)
-class BackupAdmin(ReadOnlyAdmin):
+class BackupAdmin(BackupOperationsMixin, ReadOnlyAdmin):
     list_display = (
         "id",
         "kind",
@@ -37,13 +43,32 @@ class BackupAdmin(ReadOnlyAdmin):
     # Backups are made by `manage.py backup` or the schedule; retention deletes records
     # together with their artifacts.
     deletable = False
+    change_list_template = "admin/backups/backup/change_list.html"
+    change_form_template = "admin/backups/backup/change_form.html"
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        extra_context = {
+            **(extra_context or {}),
+            "may_operate": request.user.has_perm(OPERATE_PERMISSION),
+            "kinds": Backup.Kind.choices,
+        }
+        return super().changelist_view(request, extra_context=extra_context)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        extra_context = {
+            **(extra_context or {}),
+            "may_restore": request.user.has_perm(RESTORE_PERMISSION),
+        }
+        return super().change_view(request, object_id, form_url, extra_context=extra_context)
 
     @admin.display(description="size", ordering="size")
     def size_display(self, obj: Backup) -> str:
         return human_size(obj.size)
 
     def has_operate_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.has_perm("backups.operate_backup"))
+        return bool(request.user.has_perm(OPERATE_PERMISSION))
 
     @admin.action(
         description="Verify selected backups (restore into a scratch database)",

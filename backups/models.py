@@ -69,7 +69,11 @@ class Backup(models.Model):
 
     class Meta:
         ordering = ["-started_at", "-pk"]
-        permissions = [("operate_backup", "Can start backups and verifications")]
+        permissions = [
+            ("operate_backup", "Can start backups and verifications"),
+            # Replaces the live database and files: the administrator role only.
+            ("restore_backup", "Can restore a backup over the live database and files"),
+        ]
         constraints = [
             # One backup at a time: a second worker running the same schedule gets an error.
             models.UniqueConstraint(

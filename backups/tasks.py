@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
 from backups import services
 from backups.errors import BackupError
 from backups.models import Backup
+from backups.restore import restore_backup as run_restore
 from backups.retention import apply_retention
+from opsconsole import audit
+from opsconsole.models import SystemLog
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +79,44 @@ def verify_latest_backup(backup_id: int | None = None) -> dict[str, Any]:
     soft_time_limit=SOFT_LIMIT,
     time_limit=HARD_LIMIT,
 )
-def create_backup(kind: str = "full") -> dict[str, Any]:
+def create_backup(kind: str = "full", actor: str = "task") -> dict[str, Any]:
     try:
-        return {"backup_id": services.create_backup(kind, actor="task").pk}
+        return {"backup_id": services.create_backup(kind, actor=actor).pk}
     except BackupError as exc:
         return {"failed": str(exc)}
+
+
+@shared_task(
+    name="backups.tasks.restore_backup",
+    ignore_result=False,
+    soft_time_limit=SOFT_LIMIT,
+    time_limit=HARD_LIMIT,
+)
+def restore_backup(backup_id: int, actor: str, files: bool = False) -> dict[str, Any]:
+    """A restore asked for from the console: the database (and, with `files`, the files) of
+    `backup_id` replace the live ones. The service audits the outcome under `actor`."""
+    started = timezone.now()
+    try:
+        return run_restore(backup_id, database=True, files=files, actor=actor)
+    except BackupError as exc:
+        logger.error("backups: restore of backup %s failed: %s", backup_id, exc)
+        _audit_refused_restore(backup_id, actor, str(exc), started)
+        return {"failed": str(exc)}
+
+
+def _audit_refused_restore(backup_id: int, actor: str, reason: str, started: Any) -> None:
+    """The service audits a restore that failed while it ran; one refused before it began (the
+    backup not restorable, its manifest gone) is recorded here, so the console shows it."""
+    target = f"backup {backup_id}"
+    with contextlib.suppress(DatabaseError):
+        recorded = SystemLog.objects.filter(
+            action="backup.restore", target=target, created_at__gte=started
+        ).exists()
+        if not recorded:
+            audit.record(
+                "backup.restore",
+                actor=actor,
+                target=target,
+                result=SystemLog.Result.FAILURE,
+                details={"reason": reason[:500]},
+            )

@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from health import services, timeline
+from health.admin_operations import RUN_CHECK_PERMISSION, HealthOperationsMixin
 from health.models import (
     ComponentResult,
     ComponentState,
@@ -32,7 +33,7 @@ class ComponentResultInline(ReadOnlyInline):
 
 
 @admin.register(HealthCheck)
-class HealthCheckAdmin(ReadOnlyAdmin):
+class HealthCheckAdmin(HealthOperationsMixin, ReadOnlyAdmin):
     """The history of scheduled runs, with uptime per component over 24 h / 7 d / 30 d."""
 
     list_display = ("created_at", "status", "duration_ms", "trigger", "hostname")
@@ -49,6 +50,7 @@ class HealthCheckAdmin(ReadOnlyAdmin):
         table = services.uptime()
         extra_context["uptime"] = sorted(table.items())
         extra_context["states"] = list(ComponentState.objects.order_by("component"))
+        extra_context["may_run_check"] = request.user.has_perm(RUN_CHECK_PERMISSION)
         return super().changelist_view(request, extra_context=extra_context)
 
     @admin_page(

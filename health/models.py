@@ -27,6 +27,7 @@ class HealthCheck(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "health check run"
+        permissions = [("run_check", "Can run the health checks now from the console")]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.status}"

@@ -14,13 +14,23 @@ class DownForm(forms.Form):
         required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
     )
     retry_after = forms.IntegerField(min_value=1, max_value=MAX_RETRY_AFTER, initial=60)
+    generate_secret = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Generate a bypass secret",
+        help_text="Shown once, on the next page, as an address: visiting it sets a cookie, "
+        "valid 12 hours, that lets you through while the site is down.",
+    )
     secret = forms.CharField(
         required=False,
-        help_text="Optional bypass secret: visiting /<secret> sets a cookie valid 12 hours.",
+        label="Or your own secret",
+        help_text="Optional bypass secret of your choosing (16 to 128 letters, digits, - or _).",
         widget=forms.PasswordInput,
     )
     allowed_ips = forms.CharField(
-        required=False, help_text="Addresses or networks still served, comma-separated."
+        required=False,
+        label="Allowed IPs",
+        help_text="Addresses or networks still served, comma-separated.",
     )
 
     def clean_secret(self) -> str | None:

@@ -7,7 +7,12 @@ class OpsConsoleConfig(AppConfig):
     verbose_name = "Ops Console"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
         from opsconsole import receivers, system_checks  # noqa: F401  (registers both)
+        from opsconsole.roles import sync_after_migrate
+
+        post_migrate.connect(sync_after_migrate, dispatch_uid="opsconsole.roles.sync")
 
 
 class OpsAdminConfig(admin_apps.AdminConfig):

@@ -1,7 +1,8 @@
 """Browser fixtures: Debian's Chromium driven by Playwright's Python API (never a downloaded
 browser), signing in to the console, and screenshots a person can look at.
 
-- `browser`: one headless Chromium for the test session.
+- `browser`: one headless Chromium per test module (closed with it, so the async-safety switch
+  it needs is off again for later modules and the processes they start).
 - `page`: a fresh 1280 px page on that browser (a new context: no cookies shared between tests).
 - `sign_in(page, live_server, username, password)`: the admin login form, as a person fills it.
 - `shoot(page, name)`: screenshots at 1280 px and 390 px under var/screenshots/ (or
@@ -36,7 +37,7 @@ def screenshot_dir() -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.skip("needs Debian's chromium package: apt-get install chromium")
@@ -44,11 +45,19 @@ def browser() -> Iterator[Any]:
 
     # Playwright's sync API runs an event loop in this thread; the tests' own ORM calls stay
     # synchronous and safe.
+    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    try:
+        with sync_playwright() as pw:
+            chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield chromium
+            chromium.close()
+    finally:
+        # Left set, it would reach `check --deploy` in a later test's subprocess (async.E001).
+        if before is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
 
 
 @pytest.fixture

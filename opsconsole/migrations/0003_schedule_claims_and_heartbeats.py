@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('opsconsole', '0001_initial'),
+        ('opsconsole', '0002_roles'),
     ]
 
     operations = [
