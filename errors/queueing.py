@@ -9,9 +9,8 @@ from __future__ import annotations
 import logging
 import time
 
+from celery import current_app as app
 from django.conf import settings
-
-from opsconsole.celery import app
 
 logger = logging.getLogger(__name__)
 DIGEST_TASK = "errors.tasks.digest_inbox"

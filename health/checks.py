@@ -29,6 +29,8 @@ from django.utils import timezone
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
 
+from opsconsole import __version__
+
 _DEFAULT_TIMEOUT = datetime.timedelta(seconds=2)
 
 
@@ -145,7 +147,7 @@ class Redis(OpsCheck):
 # Callers retry a refused connection once, at once: kombu's default 2 s pause before the retry
 # outlasted the check's timeout, so a refused broker read "timed out" instead of its reason.
 def _broker_connection(timeout: float) -> Any:
-    from opsconsole.celery import app
+    from celery import current_app as app
 
     options = dict(app.conf.broker_transport_options or {})
     if not app.conf.broker_url.startswith(("filesystem", "memory")):
@@ -246,10 +248,10 @@ class Queue(OpsCheck):
     max_wait: float = dataclasses.field(default_factory=lambda: settings.OPS_HEALTH_QUEUE_MAX_WAIT)
 
     def run(self) -> None:
+        from celery import current_app as app
         from django_celery_results.models import TaskResult
 
         from health.models import WorkerHeartbeat
-        from opsconsole.celery import app
 
         seconds = self.timeout.total_seconds()
         queues = consumed_queues(app)
@@ -443,7 +445,7 @@ class Application(OpsCheck):
     component_type: str = dataclasses.field(default="system", repr=False)
 
     def run(self) -> None:
-        self.observe("version", settings.VERSION)
+        self.observe("version", __version__)
         self.observe("environment", settings.OPS_ENVIRONMENT)
         self.observe("debug", "on" if settings.DEBUG else "off")
         self.observe("uptime", round(time.time() - psutil.Process(os.getpid()).create_time()), "s")

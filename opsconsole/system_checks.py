@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
+from opsconsole.conf import celery_conf
+
 BACKUP_SCHEMES = {"file", "s3"}
 
 
@@ -53,7 +55,7 @@ def check_production_secrets(app_configs: Any = None, **kwargs: Any) -> list[Any
                 id="ops.W002",
             )
         )
-    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+    if str(celery_conf().broker_url or "").startswith("filesystem://"):
         problems.append(
             Warning(
                 "Production uses the filesystem broker, which works on one host only.",
