@@ -135,7 +135,7 @@ def test_it_reads_queue_depth_from_the_redis_broker_with_priority_lists(
     from metrics.store import redis_client
 
     queue = f"{metrics_prefix}-queue"
-    monkeypatch.setattr(current_app.conf, "broker_url", redis_url)
+    monkeypatch.setitem(current_app.conf, "broker_url", redis_url)
     settings.OPS_METRICS_QUEUES = [queue, f"{queue}-empty"]
     client = redis_client(redis_url)
     try:
@@ -159,8 +159,8 @@ def test_it_reads_queue_depth_from_the_filesystem_broker(
         "data_folder_out": str(folder),
         "control_folder": str(tmp_path / "control"),  # not ./control of the checkout
     }
-    monkeypatch.setattr(current_app.conf, "broker_url", "filesystem://")
-    monkeypatch.setattr(current_app.conf, "broker_transport_options", options)
+    monkeypatch.setitem(current_app.conf, "broker_url", "filesystem://")
+    monkeypatch.setitem(current_app.conf, "broker_transport_options", options)
     settings.OPS_METRICS_QUEUES = ["jobs", "other"]
     with Connection("filesystem://", transport_options=options) as conn:
         q = conn.SimpleQueue("jobs")

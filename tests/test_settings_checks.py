@@ -54,7 +54,7 @@ def test_it_warns_about_sqlite_and_the_filesystem_broker_in_production(monkeypat
     from celery import current_app
 
     # The broker is the running Celery app's (a host's may use another settings namespace).
-    monkeypatch.setattr(current_app.conf, "broker_url", "filesystem://")
+    monkeypatch.setitem(current_app.conf, "broker_url", "filesystem://")
     found = ids(
         PRODUCTION=True,
         DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "x"}},
