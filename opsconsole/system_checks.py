@@ -10,6 +10,8 @@ ops.W002  production runs on SQLite
 ops.W003  production uses the filesystem broker
 ops.W004  REDIS_URL is set but is not a redis:// or rediss:// URL
 ops.W005  production backups are unencrypted (`check --deploy` only)
+ops.W006  the admin site is not the console's (OpsAdminSite): no console pages or guarded actions
+ops.W007  MIDDLEWARE lacks the console's entries, or has them out of order (opsconsole.host)
 """
 
 from __future__ import annotations
@@ -137,5 +139,48 @@ def check_backup_encryption(app_configs: Any = None, **kwargs: Any) -> list[Any]
             hint="Set OPS_BACKUP_ENCRYPTION_KEY to a long random value and keep a copy "
             "outside the backup storage.",
             id="ops.W005",
+        )
+    ]
+
+
+@register()
+def check_admin_site(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    from django.apps import apps
+    from django.contrib import admin
+
+    from opsconsole.admintools import OpsAdminSite
+
+    if not apps.is_installed("django.contrib.admin") or isinstance(admin.site, OpsAdminSite):
+        return []
+    return [
+        Warning(
+            "The admin site is Django's own, not the console's: the console's pages, guarded "
+            "and audited actions and second factor are missing.",
+            hint='Replace "django.contrib.admin" with "opsconsole.apps.OpsAdminConfig" in '
+            "INSTALLED_APPS (opsconsole.host.installed_apps does).",
+            id="ops.W006",
+        )
+    ]
+
+
+@register()
+def check_middleware_order(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    from opsconsole.host import middleware
+
+    current = list(settings.MIDDLEWARE)
+    try:
+        expected = middleware(current)
+    except ValueError as exc:
+        expected, reason = [], str(exc)
+    else:
+        reason = ""
+    if current == expected:
+        return []
+    return [
+        Warning(
+            "MIDDLEWARE lacks the console's entries or has them out of order: health probes, "
+            "maintenance mode, request metrics or login throttling may not work.",
+            hint=reason or f"Use MIDDLEWARE = opsconsole.host.middleware([...]), i.e. {expected}",
+            id="ops.W007",
         )
     ]

@@ -138,3 +138,19 @@ def test_the_digest_gets_its_own_queue() -> None:
     assert opsconsole.host.task_queues({"OPS_ERRORS_DIGEST_QUEUE": "shop-ingest"}) == [
         "shop-ingest"
     ]
+
+
+def test_it_warns_when_the_admin_site_is_djangos_own(monkeypatch: Any) -> None:
+    from django.contrib import admin
+    from django.core.checks import run_checks
+
+    monkeypatch.setattr(admin, "site", admin.AdminSite())
+    assert "ops.W006" in {m.id for m in run_checks()}
+
+
+def test_it_warns_about_middleware_out_of_order(settings: Any) -> None:
+    from django.core.checks import run_checks
+
+    assert "ops.W007" not in {m.id for m in run_checks()}
+    settings.MIDDLEWARE = [*STOCK_MIDDLEWARE, *opsconsole.host.MIDDLEWARE_FIRST]
+    assert "ops.W007" in {m.id for m in run_checks()}
