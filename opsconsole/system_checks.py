@@ -12,6 +12,7 @@ ops.W004  REDIS_URL is set but is not a redis:// or rediss:// URL
 ops.W005  production backups are unencrypted (`check --deploy` only)
 ops.W006  the admin site is not the console's (OpsAdminSite): no console pages or guarded actions
 ops.W007  MIDDLEWARE lacks the console's entries, or has them out of order (opsconsole.host)
+ops.W008  DATABASES has aliases besides "default", which backups do not cover
 """
 
 from __future__ import annotations
@@ -182,5 +183,19 @@ def check_middleware_order(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             "maintenance mode, request metrics or login throttling may not work.",
             hint=reason or f"Use MIDDLEWARE = opsconsole.host.middleware([...]), i.e. {expected}",
             id="ops.W007",
+        )
+    ]
+
+
+@register()
+def check_backed_up_databases(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    others = sorted(alias for alias in settings.DATABASES if alias != "default")
+    if not others:
+        return []
+    return [
+        Warning(
+            f"Backups cover the 'default' database only, not {', '.join(others)}.",
+            hint="Back those databases up by other means until the console covers them.",
+            id="ops.W008",
         )
     ]

@@ -154,3 +154,17 @@ def test_it_warns_about_middleware_out_of_order(settings: Any) -> None:
     assert "ops.W007" not in {m.id for m in run_checks()}
     settings.MIDDLEWARE = [*STOCK_MIDDLEWARE, *opsconsole.host.MIDDLEWARE_FIRST]
     assert "ops.W007" in {m.id for m in run_checks()}
+
+
+def test_it_warns_that_backups_cover_the_default_database_only(monkeypatch: Any) -> None:
+    from types import SimpleNamespace
+
+    from opsconsole import system_checks
+
+    # A stand-in for the settings: overriding DATABASES itself would reset the connections.
+    databases = {"default": {}, "reports": {}}
+    monkeypatch.setattr(system_checks, "settings", SimpleNamespace(DATABASES=databases))
+    (warned,) = system_checks.check_backed_up_databases()
+    assert warned.id == "ops.W008" and "reports" in warned.msg
+    databases.pop("reports")
+    assert system_checks.check_backed_up_databases() == []
