@@ -162,7 +162,7 @@ def test_it_warns_that_backups_cover_the_default_database_only(monkeypatch: Any)
     from opsconsole import system_checks
 
     # A stand-in for the settings: overriding DATABASES itself would reset the connections.
-    databases = {"default": {}, "reports": {}}
+    databases: dict[str, dict[str, str]] = {"default": {}, "reports": {}}
     monkeypatch.setattr(system_checks, "settings", SimpleNamespace(DATABASES=databases))
     (warned,) = system_checks.check_backed_up_databases()
     assert warned.id == "ops.W008" and "reports" in warned.msg
