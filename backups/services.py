@@ -29,7 +29,7 @@ from backups.models import Backup
 from backups.pipeline import Progress, Sink, gzip_compressor
 from backups.runs import Heartbeat, reap_stale
 from backups.signals import backup_completed, backup_failed, backup_verified, notify
-from opsconsole import audit
+from opsconsole import __version__, audit
 from opsconsole.models import SystemLog
 from opsconsole.retention import delete_in_batches
 
@@ -88,7 +88,7 @@ def _start_run(kind: str, actor: Any) -> Backup:
                 hostname=settings.OPS_HOST_NAME,
                 pid=os.getpid(),
                 storage=_storage_label(),
-                app_version=settings.VERSION,
+                app_version=__version__,
                 encrypted=bool(settings.OPS_BACKUP_ENCRYPTION_KEY),
             )
     except IntegrityError:
@@ -176,7 +176,7 @@ def _manifest(
         "server_major": db_info.get("server_major"),
         "dump_tool": db_info.get("dump_tool", ""),
         "dump_tool_major": _major(db_info.get("dump_tool", "")),
-        "app_version": settings.VERSION,
+        "app_version": __version__,
         "started_at": backup.started_at.isoformat(),
         "finished_at": finished.isoformat(),
         "duration": round(duration, 3),

@@ -1,4 +1,8 @@
+from types import ModuleType
+
 from django.apps import AppConfig
+
+from opsconsole.conf import apply_all_defaults
 
 
 class ConsoleConfig(AppConfig):
@@ -6,6 +10,11 @@ class ConsoleConfig(AppConfig):
 
     name = "console"
     verbose_name = "Console"
+
+    def __init__(self, app_name: str, app_module: ModuleType | None) -> None:
+        super().__init__(app_name, app_module)
+        # Before any model or task module reads a setting (opsconsole.conf).
+        apply_all_defaults()
 
     def ready(self) -> None:
         from django.contrib import admin

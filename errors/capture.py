@@ -50,6 +50,7 @@ from errors.own import accept_own_envelope
 from errors.scrubbing import FILTERED, Scrubber
 from errors.spool import spool, spool_dir
 from errors.throttle import TokenBucket, note
+from opsconsole import __version__
 from opsconsole.context import current_request_id
 
 logger = logging.getLogger(__name__)
@@ -243,7 +244,7 @@ def init(*, forward_dsn: str | None = None, environment: str | None = None) -> L
     sentry_sdk.init(
         dsn=dsn or None,
         transport=transport,
-        release=f"opsconsole@{settings.VERSION}",
+        release=f"opsconsole@{__version__}",
         environment=environment or settings.OPS_ENVIRONMENT,
         # Only what error capture needs. The auto-enabled integrations (Redis, httpx, boto3,
         # ...) record breadcrumbs and spans on every call, a cost on every ingested event

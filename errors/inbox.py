@@ -26,6 +26,7 @@ from django.db.models.functions import Length
 from django.utils import timezone
 
 from errors.models import InboxEvent
+from opsconsole.conf import task_time_limits
 
 logger = logging.getLogger(__name__)
 TASK_TIME_LIMIT = "the digest task reached its soft time limit"
@@ -93,7 +94,7 @@ def cancel_running_statement() -> None:
 def claim_lease() -> timedelta:
     """How long a claim keeps other workers off an event: longer than the digest task may
     live (Celery kills it at its hard time limit), so only a dead worker's claims expire."""
-    return timedelta(seconds=float(settings.CELERY_TASK_TIME_LIMIT) + 60)
+    return timedelta(seconds=float(task_time_limits()[1]) + 60)
 
 
 @dataclass

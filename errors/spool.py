@@ -21,7 +21,7 @@ from errors.throttle import note
 
 
 def spool_dir() -> Path:
-    return Path(settings.VAR_DIR) / "errors-spool"
+    return Path(settings.OPS_VAR_DIR) / "errors-spool"
 
 
 @contextmanager

@@ -6,25 +6,27 @@ from typing import Any
 
 from celery import shared_task
 from celery.signals import worker_ready
-from django.conf import settings
 
 from errors import services
 from errors.capture import drain_spool
 from errors.queueing import DIGEST_TASK
+from opsconsole.conf import task_time_limits
+
+# The Celery app's global time limits apply (ours when the host's app sets none); the task
+# stops starting batches at half its soft limit and hands the rest of a backlog to a new task.
+SOFT_LIMIT, HARD_LIMIT = task_time_limits()
 
 
-# The global time limits (settings.CELERY_TASK_*_TIME_LIMIT) apply; the task stops starting
-# batches at half its soft limit and hands the rest of a backlog to a fresh task.
 @shared_task(
     name=DIGEST_TASK,
     ignore_result=True,
-    soft_time_limit=int(settings.CELERY_TASK_SOFT_TIME_LIMIT),
-    time_limit=int(settings.CELERY_TASK_TIME_LIMIT),
+    soft_time_limit=SOFT_LIMIT,
+    time_limit=HARD_LIMIT,
 )
 def digest_inbox() -> int:
     """Digest accepted events (and our own spooled ones) into issues and reports."""
     drain_spool()
-    done, more = services.digest_for_seconds(settings.CELERY_TASK_SOFT_TIME_LIMIT / 2)
+    done, more = services.digest_for_seconds(SOFT_LIMIT / 2)
     if more:
         digest_inbox.delay()
     return done

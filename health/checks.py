@@ -28,6 +28,8 @@ from django.utils import timezone
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
 
+from opsconsole import __version__
+
 _DEFAULT_TIMEOUT = datetime.timedelta(seconds=2)
 
 
@@ -144,7 +146,7 @@ class Redis(OpsCheck):
 # Callers retry a refused connection once, at once: kombu's default 2 s pause before the retry
 # outlasted the check's timeout, so a refused broker read "timed out" instead of its reason.
 def _broker_connection(timeout: float) -> Any:
-    from opsconsole.celery import app
+    from celery import current_app as app
 
     options = dict(app.conf.broker_transport_options or {})
     if not app.conf.broker_url.startswith(("filesystem", "memory")):
@@ -316,7 +318,7 @@ class Queue(OpsCheck):
 
     def measure(self) -> dict[str, tuple[int, float | None]]:
         """{queue: (depth, oldest wait in seconds or None)} for every queue a worker consumes."""
-        from opsconsole.celery import app
+        from celery import current_app as app
 
         seconds = self.timeout.total_seconds()
         try:
@@ -539,7 +541,7 @@ class Application(OpsCheck):
     component_type: str = dataclasses.field(default="system", repr=False)
 
     def run(self) -> None:
-        self.observe("version", settings.VERSION)
+        self.observe("version", __version__)
         self.observe("environment", settings.OPS_ENVIRONMENT)
         self.observe("debug", "on" if settings.DEBUG else "off")
         self.observe("uptime", round(time.time() - psutil.Process(os.getpid()).create_time()), "s")

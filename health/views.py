@@ -20,6 +20,7 @@ from django.template.loader import render_to_string
 
 from health import registry, services
 from health.runner import FAIL, Report
+from opsconsole import __version__
 
 HEALTH_JSON = "application/health+json"
 
@@ -110,8 +111,8 @@ def render_report(report: Report, *, details: bool) -> dict[str, Any]:
         body["maintenance"] = True
     if details:
         body.update(
-            version=settings.VERSION.split(".")[0],
-            releaseId=settings.VERSION,
+            version=__version__.split(".")[0],
+            releaseId=__version__,
             serviceId=settings.OPS_HOST_NAME,
             description=f"Ops Console ({settings.OPS_ENVIRONMENT})",
         )
@@ -167,7 +168,7 @@ def dispatch_probe(request: HttpRequest) -> HttpResponse:
                 "report": report,
                 "details": details,
                 "scope": scope,
-                "version": settings.VERSION if details else "",
+                "version": __version__ if details else "",
             },
         )
         response = HttpResponse(html, status=status, content_type="text/html; charset=utf-8")

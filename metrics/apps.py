@@ -1,12 +1,20 @@
 from importlib import import_module
 from importlib.util import find_spec
+from types import ModuleType
 
 from django.apps import AppConfig
+
+from opsconsole.conf import apply_all_defaults
 
 
 class MetricsConfig(AppConfig):
     name = "metrics"
     verbose_name = "Metrics"
+
+    def __init__(self, app_name: str, app_module: ModuleType | None) -> None:
+        super().__init__(app_name, app_module)
+        # Before any model or task module reads a setting (opsconsole.conf).
+        apply_all_defaults()
 
     def ready(self) -> None:
         import_module(f"{self.name}.system_checks")  # registers the system checks

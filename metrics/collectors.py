@@ -26,6 +26,7 @@ from metrics.recorder import SEP
 from metrics.sqlshape import fingerprint, normalize_sql
 from metrics.store import current_minute, get_store, redis_client
 from metrics.thresholds import APP_HOST, Observation, evaluate
+from opsconsole.conf import celery_conf
 
 logger = logging.getLogger("opsconsole.metrics")
 
@@ -278,11 +279,21 @@ PRIORITY_SEP = "\x06\x16"
 PRIORITY_STEPS = (3, 6, 9)
 
 
+def measured_queues() -> list[str]:
+    """OPS_METRICS_QUEUES, or else the Celery app's default queue and the error digest's."""
+    configured = list(settings.OPS_METRICS_QUEUES)
+    if configured:
+        return configured
+    default = str(celery_conf().task_default_queue or "celery")
+    return list(dict.fromkeys([default, settings.OPS_ERRORS_DIGEST_QUEUE]))
+
+
 def queue_depths() -> dict[str, int]:
     """Messages waiting per configured queue, read from the broker itself. Reserved
     (prefetched) messages are not waiting and are not counted. Unknown brokers give nothing."""
-    broker = str(settings.CELERY_BROKER_URL)
-    queues = list(settings.OPS_METRICS_QUEUES)
+    conf = celery_conf()
+    broker = str(conf.broker_url)
+    queues = measured_queues()
     try:
         if broker.startswith(("redis://", "rediss://", "unix://")):
             client = redis_client(broker)
@@ -295,7 +306,8 @@ def queue_depths() -> dict[str, int]:
             per = 1 + len(PRIORITY_STEPS)
             return {q: int(sum(counts[i * per : (i + 1) * per])) for i, q in enumerate(queues)}
         if broker.startswith("filesystem://"):
-            folder = Path(str(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_in", "")))
+            options = conf.broker_transport_options or {}
+            folder = Path(str(options.get("data_folder_in", "")))
             if not folder.is_dir():
                 return {}
             depths = dict.fromkeys(queues, 0)

@@ -14,7 +14,7 @@ logger = logging.getLogger("opsconsole.metrics")
 def ask_every_worker_host() -> bool:
     """Broadcast the host-sampling control command to every worker (no reply awaited).
     Returns False when the broker cannot broadcast; this host was sampled anyway."""
-    from opsconsole.celery import app
+    from celery import current_app as app
 
     try:
         app.control.broadcast("ops_collect_resource_usage", reply=False)

@@ -1,3 +1,7 @@
-from opsconsole.celery import app as celery_app
+"""Ops Console: health, metrics, errors, backups, maintenance and alerts for a Django + Celery
+project. `opsconsole.host` lists what a host project adds (README: Add it to an existing
+project); the standalone console's own project is `opsconsole.settings` and `opsconsole.celery`.
+"""
 
-__all__ = ("celery_app",)
+# The one place the version is written (pyproject.toml reads it from here).
+__version__ = "0.2.0"

@@ -1,32 +1,16 @@
-"""The Celery app. Workers and beat both start from here: `celery -A opsconsole worker|beat`."""
+"""The standalone console's Celery app. Workers and beat start from here:
+`celery -A opsconsole worker|beat`. A host project uses its own app instead and calls
+`opsconsole.host.setup_celery(app)` on it, as this module does."""
 
 import os
 
-from celery import Celery, signals
+from celery import Celery
+
+from opsconsole.host import setup_celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
 
 app = Celery("opsconsole")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-
-# A Redis restart must not end the worker (see opsconsole.brokerfix).
-from opsconsole import brokerfix  # noqa: E402
-
-brokerfix.install()
-
-# Each worker records its own heartbeat (health.worker); the queue health check reads its age.
-from health.worker import HeartbeatStep  # noqa: E402
-from opsconsole.startup import refuse_unsafe_start  # noqa: E402
-
-app.steps["consumer"].add(HeartbeatStep)
-
-
-@signals.worker_init.connect
-def _refuse_unsafe_worker(**kwargs: object) -> None:
-    refuse_unsafe_start("worker")
-
-
-@signals.beat_init.connect
-def _refuse_unsafe_beat(**kwargs: object) -> None:
-    refuse_unsafe_start("beat")
+setup_celery(app)

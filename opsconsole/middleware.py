@@ -6,6 +6,7 @@ import re
 import uuid
 from collections.abc import Callable
 
+import sentry_sdk
 from django.http import HttpRequest, HttpResponse
 
 from opsconsole.clientip import client_ip
@@ -19,6 +20,10 @@ class RequestContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        # Whatever the previous request left on this thread's sentry scope (breadcrumbs, tags)
+        # must not reach this one's events (our own error capture, errors/capture.py). The
+        # standalone's WSGI handler clears it too, earlier; a host's WSGI handler does not.
+        sentry_sdk.get_isolation_scope().clear()
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id  # type: ignore[attr-defined]

@@ -1,5 +1,10 @@
 """Ops Console settings: one module, driven by environment variables.
 
+This is the standalone console's project, one host configuration among others: every setting
+an app reads also has a default inside that app (`<app>/conf.py`, applied by opsconsole.conf),
+and no app imports this module. A new setting goes into its app's conf.py DEFAULTS first; it
+appears here only when the standalone reads it from an environment variable (README: Settings).
+
 Every variable is listed in README.md. Malformed values raise at import (typed helpers in
 ``opsconsole.env``); values that are well-formed but wrong for the environment (DEBUG in
 production, a missing SECRET_KEY, an unknown storage scheme) surface as system checks with
@@ -16,6 +21,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from opsconsole import __version__
 from opsconsole.env import (
     ConfigError,
     env_bool,
@@ -26,10 +32,13 @@ from opsconsole.env import (
     env_networks,
     env_str,
 )
+from opsconsole.host import beat_schedule as host_beat_schedule
+from opsconsole.host import task_routes as host_task_routes
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("OPS_VAR_DIR") or BASE_DIR / "var").resolve()
-VERSION = "0.1.0"
+OPS_VAR_DIR = VAR_DIR  # what the apps read (opsconsole.conf)
+VERSION = __version__
 # The name this machine's processes report as (metrics, health runs, heartbeats): the system's
 # host name unless set, e.g. to a stable name where containers get random ones.
 OPS_HOST_NAME = env_str("OPS_HOST_NAME") or socket.gethostname()
@@ -73,6 +82,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "1
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
+    "opsconsole.theme",  # the console's admin/ templates, before the admin's own
     "opsconsole.apps.OpsAdminConfig",  # django.contrib.admin with the console's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -234,12 +244,7 @@ CELERY_BEAT_SCHEDULER = "opsconsole.scheduler:OpsScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Schedules are declared here and synced into django-celery-beat's tables at beat start-up;
 # operators pause or retime them in the admin (Periodic tasks).
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    "perform-health-check": {
-        "task": "health.tasks.perform_health_check",
-        "schedule": env_duration("OPS_HEALTH_CHECK_INTERVAL", "60s").total_seconds(),
-    },
-}
+# CELERY_BEAT_SCHEDULE and CELERY_TASK_ROUTES follow the maintenance settings (opsconsole.host).
 
 # --- email ----------------------------------------------------------------------------------
 EMAIL_URL = env_str("EMAIL_URL")
@@ -273,6 +278,7 @@ OPS_HEALTH_DISK_FAIL = env_float("OPS_HEALTH_DISK_FAIL", 95.0, minimum=0)
 OPS_HEALTH_MEMORY_WARN = env_float("OPS_HEALTH_MEMORY_WARN", 90.0, minimum=0)
 OPS_HEALTH_MEMORY_FAIL = env_float("OPS_HEALTH_MEMORY_FAIL", 98.0, minimum=0)
 OPS_HEALTH_RETENTION_DAYS = env_int("OPS_HEALTH_RETENTION_DAYS", 30, minimum=1)
+OPS_HEALTH_CHECK_INTERVAL = env_duration("OPS_HEALTH_CHECK_INTERVAL", "60s").total_seconds()
 
 # --- backups --------------------------------------------------------------------------------
 BACKUP_STORAGE_URL = env_str("BACKUP_STORAGE_URL") or f"file://{VAR_DIR / 'backups'}"
@@ -302,22 +308,9 @@ OPS_BACKUP_RESTORE_JOBS = env_int("OPS_BACKUP_RESTORE_JOBS", 2, minimum=1)
 OPS_BACKUP_TMP_DIR = env_str("OPS_BACKUP_TMP_DIR")
 # Soft time limit of the backup and verify tasks (the hard one is 10 minutes later).
 OPS_BACKUP_TASK_TIME_LIMIT = int(env_duration("OPS_BACKUP_TASK_TIME_LIMIT", "6h").total_seconds())
-from celery.schedules import crontab  # noqa: E402  (kept in this section on purpose)
-
 OPS_BACKUP_HOUR = env_int("OPS_BACKUP_HOUR", 2, minimum=0)
 if OPS_BACKUP_HOUR > 23:
     raise ImproperlyConfigured(f"OPS_BACKUP_HOUR={OPS_BACKUP_HOUR}: use an hour from 0 to 23")
-# Monday to Saturday: Sunday's backup is the weekly upkeep's (perform-weekly-maintenance, which
-# backs up and then verifies that backup, at the same hour), so no two backups or verifications
-# run together and backups stay 24 h apart (OPS_BACKUP_MAX_AGE is 26 h).
-CELERY_BEAT_SCHEDULE.update(
-    {
-        "backups-daily": {
-            "task": "backups.tasks.run_scheduled_backup",
-            "schedule": crontab(minute=0, hour=OPS_BACKUP_HOUR, day_of_week="1-6"),
-        },
-    }
-)
 
 # --- errors ---------------------------------------------------------------------------------
 SENTRY_DSN = env_str("SENTRY_DSN")
@@ -366,19 +359,11 @@ OPS_ERRORS_DIGEST_MAX_ATTEMPTS = env_int("OPS_ERRORS_DIGEST_MAX_ATTEMPTS", 3, mi
 OPS_ERRORS_DIGEST_RETRY_DELAY = env_duration("OPS_ERRORS_DIGEST_RETRY_DELAY", "30s").total_seconds()
 # The digest runs on its own queue, so an ingest flood never delays health, alerts or backups.
 OPS_ERRORS_DIGEST_QUEUE = env_str("OPS_ERRORS_DIGEST_QUEUE", "ingest")
-CELERY_TASK_ROUTES = {"errors.tasks.digest_inbox": {"queue": OPS_ERRORS_DIGEST_QUEUE}}
 # Health component "errors": warn / fail when the oldest undigested event waits this long.
 OPS_ERRORS_BACKLOG_WARN = env_duration("OPS_ERRORS_BACKLOG_WARN", "5m").total_seconds()
 OPS_ERRORS_BACKLOG_FAIL = env_duration("OPS_ERRORS_BACKLOG_FAIL", "30m").total_seconds()
-CELERY_BEAT_SCHEDULE.update(
-    {
-        # Safety net: ingest kicks the digest itself; this drains anything left behind.
-        "errors-digest-inbox": {
-            "task": "errors.tasks.digest_inbox",
-            "schedule": env_duration("OPS_ERRORS_DIGEST_INTERVAL", "15s").total_seconds(),
-        },
-    }
-)
+# Safety net: ingest kicks the digest itself; beat drains anything left behind this often.
+OPS_ERRORS_DIGEST_INTERVAL = env_duration("OPS_ERRORS_DIGEST_INTERVAL", "15s").total_seconds()
 
 # --- outbound HTTP ------------------------------------------------------------------------
 OPS_HTTP_ALLOW_NETWORKS = env_list("OPS_HTTP_ALLOW_NETWORKS")
@@ -408,26 +393,8 @@ OPS_HOST_SAMPLER = env_bool("OPS_HOST_SAMPLER", default=OPS_ENVIRONMENT != "test
 OPS_HOST_SAMPLE_INTERVAL = env_duration("OPS_HOST_SAMPLE_INTERVAL", "60s").total_seconds()
 # A host that reported and then sent nothing for this long is missing (alert, console).
 OPS_HOST_MISSING_AFTER = env_duration("OPS_HOST_MISSING_AFTER", "3m").total_seconds()
-CELERY_BEAT_SCHEDULE.update(
-    {
-        "metrics-collect-performance": {
-            "task": "metrics.tasks.collect_performance_metrics",
-            "schedule": env_duration("OPS_METRICS_COLLECT_INTERVAL", "60s").total_seconds(),
-        },
-        "metrics-collect-resources": {
-            "task": "metrics.tasks.collect_resource_usage",
-            "schedule": env_duration("OPS_METRICS_COLLECT_INTERVAL", "60s").total_seconds(),
-        },
-        "metrics-find-missing-hosts": {
-            "task": "metrics.tasks.find_missing_hosts",
-            "schedule": 60.0,
-        },
-        "metrics-roll-up": {
-            "task": "metrics.tasks.roll_up_metrics",
-            "schedule": env_duration("OPS_METRICS_ROLLUP_INTERVAL", "10m").total_seconds(),
-        },
-    }
-)
+OPS_METRICS_COLLECT_INTERVAL = env_duration("OPS_METRICS_COLLECT_INTERVAL", "60s").total_seconds()
+OPS_METRICS_ROLLUP_INTERVAL = env_duration("OPS_METRICS_ROLLUP_INTERVAL", "10m").total_seconds()
 
 # --- console (the dashboard) ---------------------------------------------------------------
 # The availability objective uptime is measured against, in percent (error budget = the rest).
@@ -446,17 +413,9 @@ ALERTS_RETRY_BACKOFF_MAX = env_duration("ALERTS_RETRY_BACKOFF_MAX", "15m")
 ALERTS_HTTP_TIMEOUT = env_float("ALERTS_HTTP_TIMEOUT", 5.0, minimum=0.1)
 ALERTS_SMTP_TIMEOUT = env_float("ALERTS_SMTP_TIMEOUT", 10.0, minimum=0.1)
 ALERTS_RETENTION_DAYS = env_int("ALERTS_RETENTION_DAYS", 30, minimum=1)
-CELERY_BEAT_SCHEDULE.update(
-    {
-        "alerts-dispatch": {
-            "task": "alerts.tasks.dispatch_due",
-            "schedule": env_duration("ALERTS_DISPATCH_INTERVAL", "10s").total_seconds(),
-        },
-    }
-)
+ALERTS_DISPATCH_INTERVAL = env_duration("ALERTS_DISPATCH_INTERVAL", "10s").total_seconds()
 
 # --- maintenance ----------------------------------------------------------------------------
-from celery.schedules import crontab  # noqa: E402
 
 # Paths still served while down (besides the admin and static files); /health/* never is
 # blocked because health.middleware answers it first.
@@ -472,23 +431,14 @@ if OPS_RETENTION_BATCH_SIZE > 10_000:
     raise ImproperlyConfigured("OPS_RETENTION_BATCH_SIZE must be at most 10000")
 OPS_TEMP_DIRS = env_list("OPS_TEMP_DIRS", [str(VAR_DIR / "tmp")])
 OPS_TEMP_MAX_AGE = env_duration("OPS_TEMP_MAX_AGE", "1d")
-CELERY_BEAT_SCHEDULE.update(
-    {
-        "check-maintenance-windows": {
-            "task": "maintenance.tasks.check_maintenance_windows",
-            "schedule": 60.0,
-        },
-        "perform-daily-maintenance": {
-            "task": "maintenance.tasks.perform_daily_maintenance",
-            "schedule": crontab(minute="30", hour="3"),
-        },
-        # Sunday's backup (see backups-daily), at the daily backup's hour.
-        "perform-weekly-maintenance": {
-            "task": "maintenance.tasks.perform_weekly_maintenance",
-            "schedule": crontab(minute="0", hour=OPS_BACKUP_HOUR, day_of_week="sun"),
-        },
-    }
-)
+
+# --- Celery beat schedule and routes ----------------------------------------------------------
+# The same functions a host project calls (README: Add it to an existing project), given this
+# module's settings so far for the intervals, the backup hour and the digest's queue. Declared
+# in code and synced into django-celery-beat's tables at beat start-up; operators pause or
+# retime them in the admin (Periodic tasks).
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = host_beat_schedule(globals())
+CELERY_TASK_ROUTES = host_task_routes(globals())
 
 # --- static files, i18n, auth -----------------------------------------------------------------
 STATIC_URL = "static/"

@@ -10,6 +10,9 @@ ops.W002  production runs on SQLite
 ops.W003  production uses the filesystem broker
 ops.W004  REDIS_URL is set but is not a redis:// or rediss:// URL
 ops.W005  production backups are unencrypted (`check --deploy` only)
+ops.W006  the admin site is not the console's (OpsAdminSite): no console pages or guarded actions
+ops.W007  MIDDLEWARE lacks the console's entries, or has them out of order (opsconsole.host)
+ops.W008  DATABASES has aliases besides "default", which backups do not cover
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+
+from opsconsole.conf import celery_conf
 
 BACKUP_SCHEMES = {"file", "s3"}
 
@@ -53,7 +58,7 @@ def check_production_secrets(app_configs: Any = None, **kwargs: Any) -> list[Any
                 id="ops.W002",
             )
         )
-    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+    if str(celery_conf().broker_url or "").startswith("filesystem://"):
         problems.append(
             Warning(
                 "Production uses the filesystem broker, which works on one host only.",
@@ -135,5 +140,62 @@ def check_backup_encryption(app_configs: Any = None, **kwargs: Any) -> list[Any]
             hint="Set OPS_BACKUP_ENCRYPTION_KEY to a long random value and keep a copy "
             "outside the backup storage.",
             id="ops.W005",
+        )
+    ]
+
+
+@register()
+def check_admin_site(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    from django.apps import apps
+    from django.contrib import admin
+
+    from opsconsole.admintools import OpsAdminSite
+
+    if not apps.is_installed("django.contrib.admin") or isinstance(admin.site, OpsAdminSite):
+        return []
+    return [
+        Warning(
+            "The admin site is Django's own, not the console's: the console's pages, guarded "
+            "and audited actions and second factor are missing.",
+            hint='Replace "django.contrib.admin" with "opsconsole.apps.OpsAdminConfig" in '
+            "INSTALLED_APPS (opsconsole.host.installed_apps does).",
+            id="ops.W006",
+        )
+    ]
+
+
+@register()
+def check_middleware_order(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    from opsconsole.host import middleware
+
+    current = list(settings.MIDDLEWARE)
+    try:
+        expected = middleware(current)
+    except ValueError as exc:
+        expected, reason = [], str(exc)
+    else:
+        reason = ""
+    if current == expected:
+        return []
+    return [
+        Warning(
+            "MIDDLEWARE lacks the console's entries or has them out of order: health probes, "
+            "maintenance mode, request metrics or login throttling may not work.",
+            hint=reason or f"Use MIDDLEWARE = opsconsole.host.middleware([...]), i.e. {expected}",
+            id="ops.W007",
+        )
+    ]
+
+
+@register()
+def check_backed_up_databases(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    others = sorted(alias for alias in settings.DATABASES if alias != "default")
+    if not others:
+        return []
+    return [
+        Warning(
+            f"Backups cover the 'default' database only, not {', '.join(others)}.",
+            hint="Back those databases up by other means until the console covers them.",
+            id="ops.W008",
         )
     ]

@@ -1,3 +1,5 @@
+"""The standalone console's URLconf: the admin at /admin/ and the routes a host includes too."""
+
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -5,11 +7,5 @@ from django.views.generic import RedirectView
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False), name="home"),
     path("admin/", admin.site.urls),
-    path("health/", include("health.urls")),
-    path("", include("console.urls")),
-    path("", include("metrics.urls")),
-    path("", include("errors.urls")),
-    path("", include("backups.urls")),
-    path("", include("maintenance.urls")),
-    path("", include("alerts.urls")),
+    path("", include("opsconsole.urls_host")),
 ]

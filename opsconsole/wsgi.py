@@ -25,6 +25,7 @@ from django.core.handlers.wsgi import WSGIHandler, get_script_name
 from django.http import HttpRequest, HttpResponse
 from django.urls import resolve, set_script_prefix
 
+import opsconsole.celery  # noqa: F401  (the standalone project's Celery app)
 from opsconsole.startup import refuse_unsafe_start
 
 INGEST_PATH = re.compile(r"/api/[0-9]{1,19}/(?:envelope|store)/\Z")

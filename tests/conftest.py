@@ -24,6 +24,7 @@ from django.conf import settings
 from django.contrib.auth.models import Permission, User
 from django.db import connection
 
+import opsconsole.celery  # noqa: F401  (the standalone's Celery app, as manage.py loads it)
 from tests.servers import celery_worker_argv, free_port
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -30,9 +30,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def gunicorn_argv(port: int, *options: str, app: str = "opsconsole.wsgi:application") -> list[str]:
+def gunicorn_argv(
+    port: int, *options: str, app: str = "opsconsole.wsgi:application", python: str = sys.executable
+) -> list[str]:
     """`python -m gunicorn APP --bind 127.0.0.1:PORT OPTIONS...` as an argv list."""
-    return [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}", *options]
+    return [python, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}", *options]
 
 
 def celery_worker_argv(hostname: str, queues: str, *options: str) -> list[str]:
@@ -111,20 +113,23 @@ def start_gunicorn(
     ready_path: str = "/health/live",
     timeout: float = 30,
     preexec_fn: Callable[[], None] | None = None,
+    python: str = sys.executable,
+    cwd: Path = ROOT,
 ) -> Gunicorn:
     """Start gunicorn on a free port and return once `ready_path` answers.
 
     `with start_gunicorn(...) as server:` stops it on the way out; else call `server.stop()`.
     `options` are gunicorn's own (e.g. "--workers", "2"); `prefix` runs it through a wrapper
     (e.g. the Docker image's start script). Output goes to `log`, else nowhere; `timeout` bounds
-    the wait for the first answer.
+    the wait for the first answer; `python` and `cwd` run another project (a host project in
+    its own virtual environment) instead of the console's.
     """
     port = free_port()
     out: IO[bytes] | int = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
     try:
         process = subprocess.Popen(
-            [*prefix, *gunicorn_argv(port, *options, app=app)],
-            cwd=ROOT,
+            [*prefix, *gunicorn_argv(port, *options, app=app, python=python)],
+            cwd=cwd,
             env=dict(env),
             stdout=out,
             stderr=subprocess.STDOUT,

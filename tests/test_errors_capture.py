@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 @pytest.fixture
 def own(tmp_path: Any) -> Iterator[capture.LocalTransport]:
-    with override_settings(VAR_DIR=tmp_path):
+    with override_settings(OPS_VAR_DIR=tmp_path):
         transport = capture.init(forward_dsn="", environment="test")
         yield transport
         sentry_sdk.get_client().close(timeout=2)
@@ -160,7 +160,7 @@ def test_sentry_dsn_also_forwards_to_an_external_sentry(http_server, tmp_path):
 
     url = http_server(handle)
     host = url.split("://", 1)[1]
-    with override_settings(VAR_DIR=tmp_path):
+    with override_settings(OPS_VAR_DIR=tmp_path):
         transport = capture.init(forward_dsn=f"http://fwdkey@{host}/9", environment="test")
         try:
             sentry_sdk.capture_message("forward me", level="error")
@@ -201,7 +201,7 @@ def test_it_stores_only_a_few_events_for_a_thousand_bad_host_headers(tmp_path):
     from opsconsole.wsgi import OpsWSGIHandler
     from tests.test_errors_wsgi import call
 
-    with override_settings(VAR_DIR=tmp_path):
+    with override_settings(OPS_VAR_DIR=tmp_path):
         transport = capture.init(forward_dsn="", environment="test")
         try:
             app = OpsWSGIHandler()
@@ -219,7 +219,7 @@ def test_it_stores_only_a_few_events_for_a_thousand_bad_host_headers(tmp_path):
 
 @override_settings(OPS_ERRORS_CAPTURE_PER_MINUTE=5)
 def test_it_caps_a_burst_of_our_own_errors(tmp_path):
-    with override_settings(VAR_DIR=tmp_path):
+    with override_settings(OPS_VAR_DIR=tmp_path):
         transport = capture.init(forward_dsn="", environment="test")
         try:
             for n in range(50):
@@ -301,7 +301,7 @@ def test_what_is_forwarded_to_an_external_sentry_is_scrubbed_query_strings_inclu
 
     url = http_server(handle)
     caplog.set_level(logging.INFO, logger="shop.orders")
-    with override_settings(VAR_DIR=tmp_path):
+    with override_settings(OPS_VAR_DIR=tmp_path):
         transport = capture.init(
             forward_dsn=f"http://fwdkey@{url.split('://', 1)[1]}/9", environment="test"
         )
@@ -344,7 +344,7 @@ def raise_with_a_secret_local() -> None:
 def test_our_own_events_carry_frame_locals_only_when_the_operator_turns_them_on(
     tmp_path, locals_on
 ):
-    with override_settings(VAR_DIR=tmp_path, OPS_ERRORS_CAPTURE_LOCALS=locals_on):
+    with override_settings(OPS_VAR_DIR=tmp_path, OPS_ERRORS_CAPTURE_LOCALS=locals_on):
         transport = capture.init(forward_dsn="", environment="test")
         try:
             try:

@@ -128,12 +128,14 @@ def test_a_django_cache_on_redis_moves_the_hit_rate(private_redis: str, settings
 
 @pytest.mark.redis
 def test_it_reads_queue_depth_from_the_redis_broker_with_priority_lists(
-    redis_url: str, settings: Any, metrics_prefix: str
+    redis_url: str, settings: Any, metrics_prefix: str, monkeypatch: Any
 ) -> None:
+    from celery import current_app
+
     from metrics.store import redis_client
 
     queue = f"{metrics_prefix}-queue"
-    settings.CELERY_BROKER_URL = redis_url
+    monkeypatch.setitem(current_app.conf, "broker_url", redis_url)
     settings.OPS_METRICS_QUEUES = [queue, f"{queue}-empty"]
     client = redis_client(redis_url)
     try:
@@ -144,7 +146,10 @@ def test_it_reads_queue_depth_from_the_redis_broker_with_priority_lists(
         client.delete(queue, f"{queue}\x06\x166")
 
 
-def test_it_reads_queue_depth_from_the_filesystem_broker(tmp_path: Any, settings: Any) -> None:
+def test_it_reads_queue_depth_from_the_filesystem_broker(
+    tmp_path: Any, settings: Any, monkeypatch: Any
+) -> None:
+    from celery import current_app
     from kombu import Connection
 
     folder = tmp_path / "queue"
@@ -154,8 +159,8 @@ def test_it_reads_queue_depth_from_the_filesystem_broker(tmp_path: Any, settings
         "data_folder_out": str(folder),
         "control_folder": str(tmp_path / "control"),  # not ./control of the checkout
     }
-    settings.CELERY_BROKER_URL = "filesystem://"
-    settings.CELERY_BROKER_TRANSPORT_OPTIONS = options
+    monkeypatch.setitem(current_app.conf, "broker_url", "filesystem://")
+    monkeypatch.setitem(current_app.conf, "broker_transport_options", options)
     settings.OPS_METRICS_QUEUES = ["jobs", "other"]
     with Connection("filesystem://", transport_options=options) as conn:
         q = conn.SimpleQueue("jobs")

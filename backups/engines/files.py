@@ -25,8 +25,9 @@ from backups.errors import BackupError
 
 def roots() -> dict[str, Path]:
     found: dict[str, Path] = {}
-    media = Path(settings.MEDIA_ROOT)
-    if media.is_dir():
+    # Django's default MEDIA_ROOT is "" (a project without uploads), not the working directory.
+    media = Path(settings.MEDIA_ROOT) if settings.MEDIA_ROOT else None
+    if media is not None and media.is_dir():
         found["media"] = media.resolve()
     for index, raw in enumerate(settings.OPS_BACKUP_PATHS, start=1):
         path = Path(raw)

@@ -23,6 +23,8 @@ import httpcore
 import httpx
 from django.conf import settings
 
+from opsconsole import __version__
+
 from .addresses import Network, embedded_ipv4, refusal
 from .forms import OutboundURLField, OutboundURLFormMixin
 from .network import GuardedBackend, resolve, vet
@@ -158,7 +160,7 @@ def _check_url(url: str) -> None:
 
 def _headers(extra: Mapping[str, str] | None) -> dict[str, str]:
     sent = {
-        "User-Agent": USER_AGENT.format(version=settings.VERSION),
+        "User-Agent": USER_AGENT.format(version=__version__),
         # Count the bytes that cross the wire: a compressed body could inflate past the cap.
         "Accept-Encoding": "identity",
     }

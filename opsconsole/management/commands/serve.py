@@ -44,7 +44,7 @@ class Command(BaseCommand):
         self.supervise(children)
 
     def prepare(self) -> None:
-        var = Path(settings.VAR_DIR)
+        var = Path(settings.OPS_VAR_DIR)
         for sub in ("", "broker/queue", "broker/processed", "broker/control", "media", "logs"):
             (var / sub).mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
@@ -124,7 +124,7 @@ class Command(BaseCommand):
                 "opsconsole",
                 "beat",
                 "--loglevel=INFO",
-                f"--pidfile={Path(settings.VAR_DIR) / 'beat.pid'}",
+                f"--pidfile={Path(settings.OPS_VAR_DIR) / 'beat.pid'}",
             ]
         children: dict[str, subprocess.Popen[bytes]] = {}
         for name, cmd in commands.items():
