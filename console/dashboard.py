@@ -61,9 +61,8 @@ class Viewer:
 
 
 def collect_interval() -> float:
-    """Seconds between host samples (OPS_METRICS_COLLECT_INTERVAL)."""
-    entry = settings.CELERY_BEAT_SCHEDULE.get("metrics-collect-resources", {})
-    return float(entry.get("schedule", 60.0))  # type: ignore[arg-type]
+    """Seconds between host samples (OPS_HOST_SAMPLE_INTERVAL: one sampler per host)."""
+    return float(settings.OPS_HOST_SAMPLE_INTERVAL)
 
 
 # Uptime over a period this long or longer is computed once per health run (it reads a month

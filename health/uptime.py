@@ -26,11 +26,7 @@ RANKED = {rank: str(status) for status, rank in RANK.items()}
 
 def check_interval() -> float:
     """Seconds between scheduled health runs (OPS_HEALTH_CHECK_INTERVAL)."""
-    schedule = settings.CELERY_BEAT_SCHEDULE.get("perform-health-check", {}).get("schedule", 60.0)
-    try:
-        return float(schedule)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return 60.0
+    return float(settings.OPS_HEALTH_CHECK_INTERVAL)
 
 
 @dataclass(frozen=True)

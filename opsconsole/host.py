@@ -111,56 +111,39 @@ def beat_schedule(values: Mapping[str, Any] | None = None) -> dict[str, dict[str
 
     hour = int(_setting(values, "OPS_BACKUP_HOUR"))
     collect = seconds("OPS_METRICS_COLLECT_INTERVAL")
-    return {
-        "perform-health-check": {
-            "task": "health.tasks.perform_health_check",
-            "schedule": seconds("OPS_HEALTH_CHECK_INTERVAL"),
-        },
+    entries: dict[str, tuple[str, Any]] = {
+        "perform-health-check": (
+            "health.tasks.perform_health_check",
+            seconds("OPS_HEALTH_CHECK_INTERVAL"),
+        ),
         # Monday to Saturday: Sunday's backup is the weekly upkeep's (backup, then verify it),
         # so no two backups run together and backups stay 24 h apart.
-        "backups-daily": {
-            "task": "backups.tasks.run_scheduled_backup",
-            "schedule": crontab(minute=0, hour=hour, day_of_week="1-6"),
-        },
+        "backups-daily": (
+            "backups.tasks.run_scheduled_backup",
+            crontab(minute=0, hour=hour, day_of_week="1-6"),
+        ),
         # Safety net: ingest kicks the digest itself; this drains anything left behind.
-        "errors-digest-inbox": {
-            "task": DIGEST_TASK,
-            "schedule": seconds("OPS_ERRORS_DIGEST_INTERVAL"),
-        },
-        "metrics-collect-performance": {
-            "task": "metrics.tasks.collect_performance_metrics",
-            "schedule": collect,
-        },
-        "metrics-collect-resources": {
-            "task": "metrics.tasks.collect_resource_usage",
-            "schedule": collect,
-        },
+        "errors-digest-inbox": (DIGEST_TASK, seconds("OPS_ERRORS_DIGEST_INTERVAL")),
+        "metrics-collect-performance": ("metrics.tasks.collect_performance_metrics", collect),
+        "metrics-collect-resources": ("metrics.tasks.collect_resource_usage", collect),
         # Hosts that stopped reporting: marked missing and alerted once.
-        "metrics-find-missing-hosts": {
-            "task": "metrics.tasks.find_missing_hosts",
-            "schedule": 60.0,
-        },
-        "metrics-roll-up": {
-            "task": "metrics.tasks.roll_up_metrics",
-            "schedule": seconds("OPS_METRICS_ROLLUP_INTERVAL"),
-        },
-        "alerts-dispatch": {
-            "task": "alerts.tasks.dispatch_due",
-            "schedule": seconds("ALERTS_DISPATCH_INTERVAL"),
-        },
-        "check-maintenance-windows": {
-            "task": "maintenance.tasks.check_maintenance_windows",
-            "schedule": 60.0,
-        },
-        "perform-daily-maintenance": {
-            "task": "maintenance.tasks.perform_daily_maintenance",
-            "schedule": crontab(minute="30", hour="3"),
-        },
-        "perform-weekly-maintenance": {
-            "task": "maintenance.tasks.perform_weekly_maintenance",
-            "schedule": crontab(minute="0", hour=hour, day_of_week="sun"),
-        },
+        "metrics-find-missing-hosts": ("metrics.tasks.find_missing_hosts", 60.0),
+        "metrics-roll-up": (
+            "metrics.tasks.roll_up_metrics",
+            seconds("OPS_METRICS_ROLLUP_INTERVAL"),
+        ),
+        "alerts-dispatch": ("alerts.tasks.dispatch_due", seconds("ALERTS_DISPATCH_INTERVAL")),
+        "check-maintenance-windows": ("maintenance.tasks.check_maintenance_windows", 60.0),
+        "perform-daily-maintenance": (
+            "maintenance.tasks.perform_daily_maintenance",
+            crontab(minute="30", hour="3"),
+        ),
+        "perform-weekly-maintenance": (
+            "maintenance.tasks.perform_weekly_maintenance",
+            crontab(minute="0", hour=hour, day_of_week="sun"),
+        ),
     }
+    return {name: {"task": task, "schedule": when} for name, (task, when) in entries.items()}
 
 
 def task_routes(values: Mapping[str, Any] | None = None) -> dict[str, dict[str, str]]:
