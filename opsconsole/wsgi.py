@@ -18,7 +18,6 @@ like any other; nothing in it needs the database, so no request signal is sent.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
@@ -39,10 +38,6 @@ from opsconsole.middleware import SAFE_REQUEST_ID
 from opsconsole.startup import refuse_unsafe_start
 
 INGEST_PATH = re.compile(r"/api/([0-9]{1,19})/(envelope|store)/\Z")
-# A refused body up to this size is read and dropped in one call; gunicorn would otherwise
-# drain it in 1 KiB reads before reusing the connection (and drains at most 64 KiB, then
-# closes: a larger one is left to that).
-DISCARD_MAX = 64 * 1024
 logger = logging.getLogger("opsconsole.metrics")
 
 
@@ -85,9 +80,7 @@ class OpsWSGIHandler(WSGIHandler):
         if self.ingest_fast_path and (ingest := INGEST_PATH.match(environ.get("PATH_INFO", ""))):
             started = time.perf_counter()
             refused = (
-                self.refuse_early(environ, int(ingest[1]))
-                if self._plain_host(environ) and os.environ.get("XEARLY", "1") == "1"
-                else None
+                self.refuse_early(environ, int(ingest[1])) if self._plain_host(environ) else None
             )
             if refused is not None:
                 return self._refused(environ, start_response, refused, ingest[2], started)
@@ -116,14 +109,6 @@ class OpsWSGIHandler(WSGIHandler):
         gets."""
         incoming = environ.get("HTTP_X_REQUEST_ID", "")
         response["X-Request-ID"] = incoming if SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        declared = environ.get("CONTENT_LENGTH") or ""
-        if (
-            declared.isdigit()
-            and int(declared) <= DISCARD_MAX
-            and os.environ.get("XDISCARD", "1") == "1"
-        ):
-            with contextlib.suppress(OSError):  # the client went away: the server closes
-                environ["wsgi.input"].read(int(declared))
         start_response(f"{response.status_code} {response.reason_phrase}", list(response.items()))
         # The body, not the response: closing a Django response sends request_finished, and
         # this request never started one.
