@@ -8,7 +8,9 @@ the same length back to back:
   2. the same, plus hostile ingest on 4 more connections: compression bombs (gzip, deflate,
      brotli; 64+ MiB when expanded), JSON nested 100,000 deep, events carrying 1 MiB strings
      (valid escapes, within and past the event cap), random bytes.
-  3. hostile ingest alone, 10 s: what one refused request costs the web server.
+  3. hostile ingest alone, 10 s each, to a project over its quota and with a wrong key: what
+     one refused request costs the web server (gunicorn included);
+then hostile_refusal_cpu.py: what one costs inside the WSGI application alone.
 Reported: health p50/p99 and valid events accepted/s in each phase, and their ratios (target:
 within 1.2x), the hostile answers by kind and status, the peak RSS of the web processes
 (gunicorn master + workers) and of the worker processes (Celery) in each phase, and the web
@@ -473,6 +475,18 @@ def print_ratios(base: dict[str, Any], mixed: dict[str, Any]) -> None:
     )
 
 
+def refusal_cpu(env: dict[str, str], load: Load) -> None:
+    """Print what one refused post costs inside the WSGI application (hostile_refusal_cpu.py):
+    CPU time, robust to the machine's other load where the phases' wall-clock rates are not."""
+    project_id, auth = load.spent
+    wrong = load.wrong_key[1]
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "hostile_refusal_cpu.py"), str(project_id), auth, wrong],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    print(out.stdout.strip() if out.returncode == 0 else f"refusal CPU: failed {out.stderr[-500:]}")
+
+
 def check_stored(env: dict[str, str], var_dir: Path, ids: list[str]) -> None:
     """Drain the worker's backlog and check every accepted valid event was stored."""
     ids_file = var_dir / "accepted.txt"
@@ -527,6 +541,7 @@ def main() -> int:
             valid_rate=VALID_RATE,
         )
         ids = run_phases(env, var_dir, load)
+        refusal_cpu(env, load)
         check_stored(env, var_dir, ids)
     return 0
 
