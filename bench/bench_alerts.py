@@ -9,8 +9,8 @@ Scenarios (N signals each, three interleaved rounds, BENCH_ALERT_SIGNALS, defaul
   storm      N identical firing signals (one key)      -> cost per signal, messages produced
   distinct   N signals with N different keys (in one group wait)
 
-Database: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/ops_alerts_bench; a
-throwaway test_<name> database is created and dropped), or sqlite when set to "sqlite".
+Database: a scratch database made and dropped by bench/harness.py (PostgreSQL when
+DATABASE_URL points at it, else SQLite).
 """
 
 from __future__ import annotations
@@ -18,37 +18,30 @@ from __future__ import annotations
 import os
 import statistics
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.harness import app_env, scratch_database  # noqa: E402
+
 N = int(os.environ.get("BENCH_ALERT_SIGNALS", "1000"))
 ROUNDS = 3
-db_url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ops_alerts_bench")
-if db_url != "sqlite":
-    os.environ["DATABASE_URL"] = db_url
-else:
-    os.environ.pop("DATABASE_URL", None)
-os.environ.pop("REDIS_URL", None)
-os.environ["CELERY_BROKER_URL"] = "memory://"
-os.environ["DJANGO_SETTINGS_MODULE"] = "opsconsole.settings_test"
-
-import django  # noqa: E402
-
-django.setup()
-
-from django.db import connection, transaction  # noqa: E402
-from django.utils import timezone  # noqa: E402
-
-from alerts import services  # noqa: E402
-from alerts.models import Alert, Channel, Delivery, Kind, Notification, Severity  # noqa: E402
-from alerts.tasks import send_system_alert  # noqa: E402
+SUMMARY = "cpu on web-1 is 99% (critical, threshold 90%)"
+Signal = Callable[[str, str], None]
+CHANNELS: list[Any] = []  # the three channels, once the database has them
 
 
 def notify_per_event(key: str, summary: str) -> None:
     """The peer: store the event, one notification, one queued delivery per channel."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from alerts.models import Alert, Delivery, Kind, Notification, Severity
+    from alerts.tasks import send_system_alert
+
     now = timezone.now()
     with transaction.atomic():
         alert = Alert.objects.create(
@@ -73,20 +66,30 @@ def notify_per_event(key: str, summary: str) -> None:
 
 
 def ours(key: str, summary: str) -> None:
+    from alerts import services
+    from alerts.models import Kind, Severity
+
     services.fire(key, kind=Kind.PERFORMANCE, severity=Severity.CRITICAL, summary=summary)
 
 
 def reset() -> None:
+    from alerts.models import Alert, Delivery, Notification
+
     Delivery.objects.all().delete()
     Alert.objects.all().delete()
     Notification.objects.all().delete()
 
 
-def run(label: str, func: Any, keys: list[str]) -> tuple[float, int]:
+def run(label: str, func: Signal, keys: list[str]) -> tuple[float, int]:
+    from django.utils import timezone
+
+    from alerts import services
+    from alerts.models import Delivery, Notification
+
     reset()
     started = time.perf_counter()
     for key in keys:
-        func(key, "cpu on web-1 is 99% (critical, threshold 90%)")
+        func(key, SUMMARY)
     # Ours sends when the group wait is over: include that flush in its cost.
     if func is ours:
         Notification.objects.update(send_at=timezone.now())
@@ -97,47 +100,71 @@ def run(label: str, func: Any, keys: list[str]) -> tuple[float, int]:
     return elapsed, messages
 
 
+def scenario(name: str, keys: list[str]) -> None:
+    """Warm both sides up, then interleaved rounds; print the median of each side."""
+    print(f"{name}:")
+    for warm in (notify_per_event, ours):  # connections, caches, code paths
+        for key in keys[:100]:
+            warm(key, "warm-up")
+    # Interleaved rounds, median of each: a busy machine drifts between runs.
+    peer_times, our_times = [], []
+    for _ in range(ROUNDS):
+        peer_time, peer_msgs = run("notify-per-event", notify_per_event, keys)
+        our_time, our_msgs = run("ops console fire()", ours, keys)
+        peer_times.append(peer_time)
+        our_times.append(our_time)
+    peer_median = statistics.median(peer_times)
+    our_median = statistics.median(our_times)
+    print(
+        f"  median of {ROUNDS}: peer {N / peer_median:,.0f} signals/s, "
+        f"ops console {N / our_median:,.0f} signals/s; ops console takes "
+        f"{our_median / peer_median:.2f}x the peer's time and sends "
+        f"{peer_msgs / max(our_msgs, 1):,.0f}x fewer messages"
+    )
+
+
+def setup(database_url: str, var_dir: str) -> Any:
+    """Django on the scratch database, publishing to an in-memory broker; the connection."""
+    os.environ.update(
+        app_env(
+            database_url,
+            var_dir,
+            DJANGO_SETTINGS_MODULE="opsconsole.settings_test",
+            OPS_ENVIRONMENT="test",
+            CELERY_BROKER_URL="memory://",
+        )
+    )
+    os.environ.pop("REDIS_URL", None)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    return connection
+
+
 def main() -> int:
-    old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    try:
-        global CHANNELS
-        CHANNELS = [
-            Channel.objects.create(name="mail", type="email", recipients="ops@example.com"),
-            Channel.objects.create(name="slack", type="slack", url="https://hooks.example.com/x"),
-            Channel.objects.create(name="hook", type="webhook", url="https://example.com/hook"),
-        ]
-        vendor = connection.vendor
-        print(f"alerts: {N:,} signals, 3 channels, {vendor}")
-        for scenario, keys in (
-            ("storm (one key)", ["threshold:cpu:web-1"] * N),
-            ("distinct keys", [f"threshold:cpu:web-{i}" for i in range(N)]),
-        ):
-            print(f"{scenario}:")
-            for warm in (notify_per_event, ours):  # connections, caches, code paths
-                for key in keys[:100]:
-                    warm(key, "warm-up")
-            # Interleaved rounds, median of each: a busy machine drifts between runs.
-            peer_times, our_times = [], []
-            for _ in range(ROUNDS):
-                peer_time, peer_msgs = run("notify-per-event", notify_per_event, keys)
-                our_time, our_msgs = run("ops console fire()", ours, keys)
-                peer_times.append(peer_time)
-                our_times.append(our_time)
-            peer_median = statistics.median(peer_times)
-            our_median = statistics.median(our_times)
-            print(
-                f"  median of {ROUNDS}: peer {N / peer_median:,.0f} signals/s, "
-                f"ops console {N / our_median:,.0f} signals/s; ops console takes "
-                f"{our_median / peer_median:.2f}x the peer's time and sends "
-                f"{peer_msgs / max(our_msgs, 1):,.0f}x fewer messages"
-            )
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
+    with scratch_database("alerts") as db, tempfile.TemporaryDirectory() as var_dir:
+        connection = setup(db.url, var_dir)
+        try:
+            from alerts.models import Channel
+
+            CHANNELS[:] = [
+                Channel.objects.create(name="mail", type="email", recipients="ops@example.com"),
+                Channel.objects.create(
+                    name="slack", type="slack", url="https://hooks.example.com/x"
+                ),
+                Channel.objects.create(name="hook", type="webhook", url="https://example.com/hook"),
+            ]
+            print(f"alerts: {N:,} signals, 3 channels, {connection.vendor}")
+            scenario("storm (one key)", ["threshold:cpu:web-1"] * N)
+            scenario("distinct keys", [f"threshold:cpu:web-{i}" for i in range(N)])
+        finally:
+            connection.close()
     return 0
 
-
-CHANNELS: list[Channel] = []
 
 if __name__ == "__main__":
     sys.exit(main())

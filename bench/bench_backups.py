@@ -9,7 +9,7 @@ backup process (VmHWM) is read from /proc while it runs.
 BENCH_BACKUPS_ROUNDS (default 2) rounds alternate which side goes first; the best time of
 each side is compared. Targets (issue 3): backup <= 1.15x pg_dump, restore <= 1.15x
 pg_restore, peak RSS <= 150 MB.
-Needs a PostgreSQL server: BENCH_DATABASE_URL, else DATABASE_URL if it is postgres://, else
+Needs a PostgreSQL server: DATABASE_URL if it is postgres://, else
 postgres://postgres@127.0.0.1:5432. Set BENCH_BACKUPS_SCALE=10 for a quick run.
 """
 
@@ -22,78 +22,47 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
 
-import psycopg
-from psycopg import sql
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.harness import ROOT, PostgresServer, app_env, manage, postgres_server  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 SCALE = int(os.environ.get("BENCH_BACKUPS_SCALE", "70"))
 JOBS = int(os.environ.get("OPS_BACKUP_RESTORE_JOBS", "2"))
 ROUNDS = int(os.environ.get("BENCH_BACKUPS_ROUNDS", "2"))
 BACKUP_TARGET, RESTORE_TARGET, RSS_TARGET_MB = 1.15, 1.15, 150
 NAME = "ops_bench_backups"
+RAW_DB, OURS_DB = f"{NAME}_raw_restore", f"{NAME}_restored"
 
 
-def server_url() -> str:
-    url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        url = "postgres://postgres@127.0.0.1:5432/postgres"
-    return url
+def server() -> PostgresServer:
+    return postgres_server() or PostgresServer("postgres://postgres@127.0.0.1:5432/postgres")
 
 
-def parts() -> dict[str, str]:
-    u = urlsplit(server_url())
-    return {
-        "host": u.hostname or "127.0.0.1",
-        "port": str(u.port or 5432),
-        "user": u.username or "postgres",
-        "password": u.password or "",
-    }
-
-
-def pg_env() -> dict[str, str]:
-    p = parts()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env.update(PGHOST=p["host"], PGPORT=p["port"], PGUSER=p["user"])
-    if p["password"]:
-        env["PGPASSWORD"] = p["password"]  # bench only; the console itself uses a PGPASSFILE
-    return env
-
-
-def admin() -> psycopg.Connection:
-    p = parts()
-    return psycopg.connect(
-        host=p["host"],
-        port=p["port"],
-        user=p["user"],
-        password=p["password"] or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-
-
-def drop(*names: str) -> None:
-    with admin() as conn:
+def drop(pg: PostgresServer, *names: str) -> None:
+    """Drop the databases and what a failed restore into them left (`<name>__...`)."""
+    with pg.connect() as conn:
         for name in names:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
             rows = conn.execute(
                 "SELECT datname FROM pg_database WHERE datname LIKE %s", [name + "\\_\\_%"]
             ).fetchall()
             for (leftover,) in rows:
-                conn.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                        sql.Identifier(leftover)
-                    )
-                )
+                pg.drop(leftover)
+    pg.drop(*names)
 
 
-def create(name: str) -> None:
-    with admin() as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+def pgbench_database(pg: PostgresServer, name: str, scale: int) -> None:
+    """A new database `name` holding pgbench's tables at `scale` (100,000 accounts each)."""
+    pg.create(name)
+    subprocess.run(
+        ["pgbench", "-i", "-q", "-s", str(scale), name],
+        env=pg.client_env(),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def timed(args: list[str], env: dict[str, str]) -> float:
@@ -124,127 +93,131 @@ def timed_with_rss(args: list[str], env: dict[str, str]) -> tuple[float, int, st
     return elapsed, peak, out.read().decode()
 
 
-def main() -> int:
-    work = Path(tempfile.mkdtemp(prefix="bench-backups-"))
-    raw_db, ours_db = f"{NAME}_raw_restore", f"{NAME}_restored"
-    try:
-        drop(NAME, raw_db, ours_db)
-        create(NAME)
-        print(f"pgbench -i -s {SCALE} ...", flush=True)
-        subprocess.run(
-            ["pgbench", "-i", "-q", "-s", str(SCALE), NAME],
-            env=pg_env(),
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        p = parts()
-        auth = f"{p['user']}:{p['password']}@" if p["password"] else f"{p['user']}@"
-        url = f"postgres://{auth}{p['host']}:{p['port']}/{NAME}"
-        env = dict(
-            os.environ,
-            DJANGO_SETTINGS_MODULE="opsconsole.settings",
-            DATABASE_URL=url,
-            OPS_ENVIRONMENT="development",
-            OPS_VAR_DIR=str(work / "var"),
-            BACKUP_STORAGE_URL=f"file://{work / 'store'}",
-            MEDIA_ROOT=str(work / "media"),
-            OPS_BACKUP_RESTORE_JOBS=str(JOBS),
-            LOG_LEVEL="WARNING",
-        )
-        env.pop("OPS_BACKUP_ENCRYPTION_KEY", None)
-        manage = [sys.executable, "manage.py"]
-        subprocess.run([*manage, "migrate", "-v0"], env=env, cwd=ROOT, check=True)
-        with admin() as conn:
-            size = conn.execute("SELECT pg_database_size(%s)", [NAME]).fetchone()[0]
-        print(f"database {NAME}: {size / 1e9:.2f} GB (pgbench scale {SCALE})", flush=True)
+@dataclass
+class Sides:
+    """Both sides of the comparison on one database, and every time they took."""
 
-        raw_file = work / "raw.dump"
+    pg: PostgresServer
+    env: dict[str, str]  # the console's environment (manage.py)
+    raw_file: Path
+    times: dict[str, list[float]] = field(default_factory=dict)  # step -> seconds per round
+    rss_kb: list[int] = field(default_factory=list)
+    backup: dict[str, Any] = field(default_factory=dict)  # our last backup, as --json says
 
-        def raw_dump() -> float:
-            return timed(["pg_dump", "-Fc", "-f", str(raw_file), NAME], pg_env())
+    def note(self, step: str, seconds: float) -> None:
+        self.times.setdefault(step, []).append(seconds)
 
-        def our_backup() -> tuple[float, float, int, dict]:
-            command, rss_kb, out = timed_with_rss([*manage, "backup", "--db-only", "--json"], env)
-            found = json.loads(out)
-            return found["duration"], command, rss_kb, found
+    def raw_dump(self) -> None:
+        args = ["pg_dump", "-Fc", "-f", str(self.raw_file), NAME]
+        self.note("backup raw", timed(args, self.pg.client_env()))
 
-        def raw_restore() -> float:
-            drop(raw_db)
-            seconds = timed(["createdb", "-T", "template0", raw_db], pg_env())
-            args = ["pg_restore", f"--jobs={JOBS}", "--exit-on-error", "--no-owner", "-d", raw_db]
-            return seconds + timed([*args, str(raw_file)], pg_env())
+    def our_backup(self) -> None:
+        args = [sys.executable, "manage.py", "backup", "--db-only", "--json"]
+        command, rss_kb, out = timed_with_rss(args, self.env)
+        self.backup = json.loads(out)
+        self.note("backup ours", self.backup["duration"])
+        self.note("backup command", command)
+        self.rss_kb.append(rss_kb)
 
-        def our_restore(backup_id: int) -> tuple[float, float]:
-            drop(ours_db)
-            args = ["restore", str(backup_id), "--target-db", ours_db, "--yes", "--json"]
-            command, _, out = timed_with_rss([*manage, *args], env)
-            return json.loads(out)["seconds"], command
+    def raw_restore(self) -> None:
+        drop(self.pg, RAW_DB)
+        env = self.pg.client_env()
+        seconds = timed(["createdb", "-T", "template0", RAW_DB], env)
+        args = ["pg_restore", f"--jobs={JOBS}", "--exit-on-error", "--no-owner", "-d", RAW_DB]
+        self.note("restore raw", seconds + timed([*args, str(self.raw_file)], env))
 
-        # Rounds alternate who goes first, and the best of each is kept: the machine is shared
-        # and noisy, and neither side should profit from a warm cache the other paid for.
-        raws_b, ours_b, cmds_b, raws_r, ours_r, cmds_r, rss = [], [], [], [], [], [], []
+    def our_restore(self) -> None:
+        drop(self.pg, OURS_DB)
+        args = ["restore", str(self.backup["id"]), "--target-db", OURS_DB, "--yes", "--json"]
+        command, _, out = timed_with_rss([sys.executable, "manage.py", *args], self.env)
+        self.note("restore ours", json.loads(out)["seconds"])
+        self.note("restore command", command)
+
+    def run_rounds(self) -> None:
+        """Rounds alternate who goes first, and the best of each is kept: the machine is shared
+        and noisy, and neither side should profit from a warm cache the other paid for."""
         for round_no in range(ROUNDS):
-            order = [0, 1] if round_no % 2 == 0 else [1, 0]
-            for who in order:
-                if who == 0:
-                    raws_b.append(raw_dump())
-                else:
-                    seconds, command, rss_kb, backup = our_backup()
-                    ours_b.append(seconds)
-                    cmds_b.append(command)
-                    rss.append(rss_kb)
-            for who in order:
-                if who == 0:
-                    raws_r.append(raw_restore())
-                else:
-                    seconds, command = our_restore(backup["id"])
-                    ours_r.append(seconds)
-                    cmds_r.append(command)
-        raw_backup, ours_backup = min(raws_b), min(cmds_b)
-        raw_restore_s, ours_restore_cmd = min(raws_r), min(cmds_r)
-        rss_kb = max(rss)
+            first_raw = round_no % 2 == 0
+            backups = [self.raw_dump, self.our_backup]
+            restores = [self.raw_restore, self.our_restore]
+            for step in backups if first_raw else backups[::-1]:
+                step()
+            for step in restores if first_raw else restores[::-1]:
+                step()
 
-        def fmt(values: list[float]) -> str:
-            return ", ".join(f"{v:.2f}" for v in values)
 
-        print(f"rounds: {ROUNDS} (best of each kept)")
-        print(f"  backup  raw: {fmt(raws_b)}  ours: {fmt(ours_b)}  ours, command: {fmt(cmds_b)}")
-        print(f"  restore raw: {fmt(raws_r)}  ours: {fmt(ours_r)}  ours, command: {fmt(cmds_r)}")
+def prepare(pg: PostgresServer, work: Path) -> dict[str, str]:
+    """The pgbench database, migrated for the console; the console's environment."""
+    print(f"pgbench -i -s {SCALE} ...", flush=True)
+    pgbench_database(pg, NAME, SCALE)
+    env = app_env(
+        pg.url_of(NAME),
+        work / "var",
+        BACKUP_STORAGE_URL=f"file://{work / 'store'}",
+        MEDIA_ROOT=str(work / "media"),
+        OPS_BACKUP_RESTORE_JOBS=str(JOBS),
+    )
+    env.pop("OPS_BACKUP_ENCRYPTION_KEY", None)
+    manage(env, "migrate", "-v0")
+    with pg.connect() as conn:
+        size = conn.execute("SELECT pg_database_size(%s)", [NAME]).fetchone()[0]
+    print(f"database {NAME}: {size / 1e9:.2f} GB (pgbench scale {SCALE})", flush=True)
+    return env
 
-        rss_mb = rss_kb / 1024
-        # The ratio uses the service's own wall time (what a Celery worker spends); the
-        # command line adds a constant interpreter + Django start-up, shown separately.
-        rows = [
-            ("backup", raw_backup, min(ours_b), ours_backup, BACKUP_TARGET),
-            ("restore", raw_restore_s, min(ours_r), ours_restore_cmd, RESTORE_TARGET),
-        ]
+
+def report(sides: Sides) -> bool:
+    """Print every round and the best of each side against its target; whether all were met."""
+    times = sides.times
+
+    def fmt(step: str) -> str:
+        return ", ".join(f"{v:.2f}" for v in times[step])
+
+    print(f"rounds: {ROUNDS} (best of each kept)")
+    for step in ("backup", "restore"):
         print(
-            f"\narchive: raw pg_dump {raw_file.stat().st_size / 1e6:.1f} MB, "
-            f"ours {backup['size'] / 1e6:.1f} MB"
+            f"  {step:<7} raw: {fmt(f'{step} raw')}  ours: {fmt(f'{step} ours')}  "
+            f"ours, command: {fmt(f'{step} command')}"
         )
+    print(
+        f"\narchive: raw pg_dump {sides.raw_file.stat().st_size / 1e6:.1f} MB, "
+        f"ours {sides.backup['size'] / 1e6:.1f} MB"
+    )
+    print(
+        f"{'step':<8} {'raw (s)':>9} {'ours (s)':>9} {'ratio':>7}  {'target':<12}"
+        f" {'command (s)':>11} {'ratio':>7}"
+    )
+    ok = True
+    # The ratio uses the service's own wall time (what a Celery worker spends); the command
+    # line adds a constant interpreter + Django start-up, shown separately.
+    for step, target in (("backup", BACKUP_TARGET), ("restore", RESTORE_TARGET)):
+        raw, ours, command = (min(times[f"{step} {side}"]) for side in ("raw", "ours", "command"))
+        ratio = ours / raw
+        ok &= ratio <= target
+        verdict = "ok" if ratio <= target else "MISSED"
         print(
-            f"{'step':<8} {'raw (s)':>9} {'ours (s)':>9} {'ratio':>7}  {'target':<12}"
-            f" {'command (s)':>11} {'ratio':>7}"
+            f"{step:<8} {raw:9.2f} {ours:9.2f} {ratio:7.3f}  <= {target} {verdict:<6}"
+            f" {command:11.2f} {command / raw:7.3f}"
         )
-        ok = True
-        for step, raw, ours, command, target in rows:
-            ratio = ours / raw
-            ok &= ratio <= target
-            verdict = "ok" if ratio <= target else "MISSED"
-            print(
-                f"{step:<8} {raw:9.2f} {ours:9.2f} {ratio:7.3f}  <= {target} {verdict:<6}"
-                f" {command:11.2f} {command / raw:7.3f}"
-            )
-        ok &= rss_mb <= RSS_TARGET_MB
-        print(
-            f"peak RSS of the backup process: {rss_mb:.1f} MB (<= {RSS_TARGET_MB} MB "
-            f"{'ok' if rss_mb <= RSS_TARGET_MB else 'MISSED'})"
-        )
-        print(f"restore jobs: {JOBS} (same for pg_restore and ours)")
-        return 0 if ok else 1
+    rss_mb = max(sides.rss_kb) / 1024
+    ok &= rss_mb <= RSS_TARGET_MB
+    print(
+        f"peak RSS of the backup process: {rss_mb:.1f} MB (<= {RSS_TARGET_MB} MB "
+        f"{'ok' if rss_mb <= RSS_TARGET_MB else 'MISSED'})"
+    )
+    print(f"restore jobs: {JOBS} (same for pg_restore and ours)")
+    return ok
+
+
+def main() -> int:
+    pg = server()
+    work = Path(tempfile.mkdtemp(prefix="bench-backups-"))
+    try:
+        drop(pg, NAME, RAW_DB, OURS_DB)
+        sides = Sides(pg, prepare(pg, work), work / "raw.dump")
+        sides.run_rounds()
+        return 0 if report(sides) else 1
     finally:
-        drop(NAME, raw_db, ours_db)
+        drop(pg, NAME, RAW_DB, OURS_DB)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -40,6 +40,7 @@ from bench.harness import (  # noqa: E402
     MemorySampler,
     ScratchDatabase,
     app_env,
+    cpu_seconds,
     error_project,
     manage,
     percentile_ms,
@@ -69,45 +70,6 @@ def make_event(n: int) -> dict:
     """A sentry-sdk-shaped Django error event (frames with context and vars, breadcrumbs,
     request, contexts, modules): about 10 KB gzip-compressed."""
     kind = n % ISSUE_KINDS
-    frames = []
-    for f in range(22):
-        w = _words(f"{kind}:{f}", 12)
-        frames.append(
-            {
-                "filename": f"shop/{w[0]}/{w[1]}.py",
-                "abs_path": f"/srv/app/shop/{w[0]}/{w[1]}.py",
-                "module": f"shop.{w[0]}.{w[1]}",
-                "function": f"{w[2]}_{w[3]}",
-                "lineno": 10 + f * 7,
-                "pre_context": [
-                    "    {} = {}({}, {})".format(*_words(f"{kind}:{f}:pre:{j}", 3), j)
-                    for j in range(5)
-                ],
-                "context_line": f"    return {w[7]}.{w[8]}({w[9]})",
-                "post_context": [
-                    "    # {} {} {}".format(*_words(f"{kind}:{f}:post:{j}", 3)) for j in range(5)
-                ],
-                "in_app": f > 12,
-                "vars": {
-                    w[4]: f"'{_words(str(n), 1)[0]}-{n}'",
-                    w[5]: str(n * f),
-                    "self": f"<shop.{w[0]}.{w[1]}.Handler object at 0x{n:08x}>",
-                    "request": "<WSGIRequest: POST '/checkout/'>",
-                },
-            }
-        )
-    crumbs = [
-        {
-            "timestamp": 1764150000 + i,
-            "category": "query",
-            "message": "SELECT {} FROM shop_{} WHERE {} = {}".format(  # noqa: S608 - sample text
-                ", ".join(_words(f"{n}:{i}:cols", 4)), *_words(f"{n}:{i}", 2), n + i
-            ),
-            "level": "info",
-            "type": "default",
-        }
-        for i in range(30)
-    ]
     modules = {w: f"{len(w)}.{n % 7}.{i}" for i, w in enumerate(_words("modules", 120))}
     return {
         "event_id": uuid.uuid4().hex,
@@ -126,22 +88,12 @@ def make_event(n: int) -> dict:
                     "value": f"order {n} could not be charged (attempt {n % 5})",
                     "module": "shop.errors",
                     "mechanism": {"type": "django", "handled": False},
-                    "stacktrace": {"frames": frames},
+                    "stacktrace": {"frames": [_frame(kind, f, n) for f in range(22)]},
                 }
             ]
         },
-        "breadcrumbs": {"values": crumbs},
-        "request": {
-            "url": f"https://shop.example.com/checkout/{kind}/",
-            "method": "POST",
-            "query_string": f"step=pay&order={n}",
-            "headers": {
-                "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/133.0",
-                "Cookie": f"sessionid={uuid.uuid4().hex}",
-                "Accept-Language": "en-GB,en;q=0.8",
-            },
-            "data": {"card": "4111 1111 1111 1111", "amount": str(n % 1000)},
-        },
+        "breadcrumbs": {"values": [_breadcrumb(n, i) for i in range(30)]},
+        "request": _request(kind, n),
         "contexts": {
             "runtime": {"name": "CPython", "version": "3.11.9"},
             "os": {"name": "Linux", "version": "6.1.0"},
@@ -150,6 +102,59 @@ def make_event(n: int) -> dict:
         "tags": {"team": "payments", "region": "eu-west-1"},
         "modules": modules,
         "sdk": {"name": "sentry.python.django", "version": "2.75.0"},
+    }
+
+
+def _frame(kind: int, f: int, n: int) -> dict:
+    """Stack frame `f` of the issue `kind` (the same for every event of it), with event `n`'s
+    local variables."""
+    w = _words(f"{kind}:{f}", 12)
+    return {
+        "filename": f"shop/{w[0]}/{w[1]}.py",
+        "abs_path": f"/srv/app/shop/{w[0]}/{w[1]}.py",
+        "module": f"shop.{w[0]}.{w[1]}",
+        "function": f"{w[2]}_{w[3]}",
+        "lineno": 10 + f * 7,
+        "pre_context": [
+            "    {} = {}({}, {})".format(*_words(f"{kind}:{f}:pre:{j}", 3), j) for j in range(5)
+        ],
+        "context_line": f"    return {w[7]}.{w[8]}({w[9]})",
+        "post_context": [
+            "    # {} {} {}".format(*_words(f"{kind}:{f}:post:{j}", 3)) for j in range(5)
+        ],
+        "in_app": f > 12,
+        "vars": {
+            w[4]: f"'{_words(str(n), 1)[0]}-{n}'",
+            w[5]: str(n * f),
+            "self": f"<shop.{w[0]}.{w[1]}.Handler object at 0x{n:08x}>",
+            "request": "<WSGIRequest: POST '/checkout/'>",
+        },
+    }
+
+
+def _breadcrumb(n: int, i: int) -> dict:
+    return {
+        "timestamp": 1764150000 + i,
+        "category": "query",
+        "message": "SELECT {} FROM shop_{} WHERE {} = {}".format(  # noqa: S608 - sample text
+            ", ".join(_words(f"{n}:{i}:cols", 4)), *_words(f"{n}:{i}", 2), n + i
+        ),
+        "level": "info",
+        "type": "default",
+    }
+
+
+def _request(kind: int, n: int) -> dict:
+    return {
+        "url": f"https://shop.example.com/checkout/{kind}/",
+        "method": "POST",
+        "query_string": f"step=pay&order={n}",
+        "headers": {
+            "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/133.0",
+            "Cookie": f"sessionid={uuid.uuid4().hex}",
+            "Accept-Language": "en-GB,en;q=0.8",
+        },
+        "data": {"card": "4111 1111 1111 1111", "amount": str(n % 1000)},
     }
 
 
@@ -221,17 +226,6 @@ def send(
     return wall, [lat for r in results for lat in r]
 
 
-def tree_cpu(root: psutil.Process) -> float:
-    total = 0.0
-    for p in [root, *root.children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.Error:
-            continue
-    return total
-
-
 class PostgresCpu(threading.Thread):
     """CPU seconds used by the PostgreSQL backends serving the bench database since start():
     sampled, because backends of closed connections disappear with their counters. Other
@@ -288,11 +282,10 @@ def accept_phase(
         time.sleep(1)
         idle_rss = sampler.samples[-1] if sampler.samples else 0
         burst, paced = bodies[:EVENTS], bodies[EVENTS:]
-        web = psutil.Process(server.process.pid)
-        cpu0, pg = tree_cpu(web), PostgresCpu(db.name)
+        cpu0, pg = cpu_seconds(server.process.pid), PostgresCpu(db.name)
         pg.start()
         wall, lat = send(port, path, auth, burst, rate=0)
-        web_ms = (tree_cpu(web) - cpu0) / len(burst) * 1000
+        web_ms = (cpu_seconds(server.process.pid) - cpu0) / len(burst) * 1000
         pg_ms = pg.used() / len(burst) * 1000
         pg.stop.set()
         accept_rate = len(burst) / wall

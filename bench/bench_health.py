@@ -7,9 +7,10 @@ Compares, in the same run:
   /health/ready  uncached (OPS_HEALTH_CACHE_TTL=0) vs the same stock view, for the runner alone
   /health/       with one hung dependency (a socket that never answers): response times
 
-Needs wrk (Debian package `wrk`). Uses PostgreSQL and Redis on loopback when reachable:
-BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/ops_bench), BENCH_REDIS_URL
-(default redis://127.0.0.1:6379/9). BENCH_SECONDS sets each load run's length (default 10).
+Needs wrk (Debian package `wrk`). Its database is a scratch one from bench/harness.py
+(PostgreSQL when DATABASE_URL points at it, else SQLite); Redis: BENCH_REDIS_URL, else
+REDIS_URL, else redis://127.0.0.1:6379/9. BENCH_SECONDS sets each load run's length
+(default 10).
 """
 
 from __future__ import annotations
@@ -40,16 +41,17 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = 50
 TOKEN = "bench-health-token-0123456789abcdef"
 WORKERS = str(os.cpu_count() or 2)
+DATABASE: list[str] = []  # the scratch database's URL, once main() has made it
 
 
 def base_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="bench.health_settings",
-        DATABASE_URL=os.environ.get(
-            "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ops_bench"
-        ),
-        REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"),
+        DATABASE_URL=DATABASE[0],
+        REDIS_URL=os.environ.get("BENCH_REDIS_URL")
+        or os.environ.get("REDIS_URL")
+        or "redis://127.0.0.1:6379/9",
         OPS_HEALTH_TOKEN=TOKEN,
         PYTHONPATH=str(ROOT),
     )
@@ -207,7 +209,17 @@ def main() -> int:
     if not shutil.which("wrk"):
         print("bench_health needs wrk: apt-get install wrk", file=sys.stderr)
         return 2
-    manage("migrate", "--noinput", "-v0")
+    with harness.scratch_database("health") as db:
+        DATABASE[:] = [db.url]
+        manage("migrate", "--noinput", "-v0")
+        results = measure_all()
+    out = ROOT / "var" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "health.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def measure_all() -> dict[str, Any]:
     results: dict[str, Any] = {
         "connections": CONNECTIONS,
         "seconds": SECONDS,
@@ -216,10 +228,7 @@ def main() -> int:
     load_runs(results)
     results["full_with_hung_dependency"] = hung_dependency_run()
     report(results)
-    out = ROOT / "var" / "bench"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "health.json").write_text(json.dumps(results, indent=2))
-    return 0
+    return results
 
 
 if __name__ == "__main__":

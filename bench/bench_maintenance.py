@@ -22,44 +22,21 @@ import os
 import random
 import statistics
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.harness import app_env, percentile_ms, scratch_database  # noqa: E402
 
 OLD_ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
 RECENT_ROWS = 100_000
 TABLE = "bench_metric"
-
-
-def scratch_urls() -> tuple[str, str] | None:
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ops_maintenance")
-    parts = urlsplit(url)
-    if not parts.scheme.startswith("postgres"):
-        return None
-    name = (parts.path.lstrip("/") or "ops") + "_bench"
-    admin = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
-    scratch = urlunsplit(parts._replace(path=f"/{name}", scheme="postgres"))
-    return admin, scratch
-
-
-def create_database(admin_url: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+BATCH = 10_000
 
 
 def load(dsn: str) -> None:
@@ -161,8 +138,7 @@ def run_case(label: str, dsn: str, delete: Any) -> dict[str, float]:
     writer.stop.set()
     reader.join()
     writer.join()
-    lat = sorted(reader.latencies)
-    p99 = lat[int(len(lat) * 0.99) - 1] if len(lat) >= 100 else lat[-1]
+    lat = reader.latencies
     result = {
         "deleted": float(deleted),
         "statements": float(len(statements)),
@@ -170,45 +146,33 @@ def run_case(label: str, dsn: str, delete: Any) -> dict[str, float]:
         "median_lock_hold_s": statistics.median(lock_hold),
         "key_select_total_s": sum(key_selects),
         "total_s": total,
-        "reader_max_ms": lat[-1] * 1000,
-        "reader_p99_ms": p99 * 1000,
+        "reader_max_ms": max(lat) * 1000,
+        "reader_p99_ms": percentile_ms(lat, 99),
         "reader_median_ms": statistics.median(lat) * 1000,
         "reader_queries": float(len(lat)),
         "writer_max_wait_ms": max(writer.latencies) * 1000,
     }
-    print(
-        f"{label:<42} deleted {int(deleted):>9,} in {len(statements):>4} statement(s), "
-        f"{total:6.1f} s total; longest lock hold {max(lock_hold):6.3f} s "
-        f"(median {result['median_lock_hold_s']:.3f} s); "
-        f"selecting keys took {result['key_select_total_s']:.1f} s; "
-        f"reader max {result['reader_max_ms']:7.1f} ms (p99 {result['reader_p99_ms']:6.1f}, "
-        f"median {result['reader_median_ms']:5.1f}, {len(lat)} reads); "
-        f"writer on old rows waited up to {result['writer_max_wait_ms']:7.1f} ms",
-        flush=True,
-    )
+    print_case(label, result)
     return result
 
 
-def main() -> int:
-    urls = scratch_urls()
-    if urls is None:
-        print("bench_maintenance: needs PostgreSQL, set DATABASE_URL=postgres://...; not run")
-        return 0
-    admin_url, scratch_url = urls
-    name = urlsplit(scratch_url).path.lstrip("/")
-    create_database(admin_url, name)
-    os.environ["DATABASE_URL"] = scratch_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
-    os.environ.setdefault("OPS_ENVIRONMENT", "test")
-    os.environ.setdefault("SECRET_KEY", "bench-" + "x" * 50)
-    os.environ.setdefault("OPS_DB_CONN_MAX_AGE", "0")
-    import django
+def print_case(label: str, result: dict[str, float]) -> None:
+    print(
+        f"{label:<42} deleted {int(result['deleted']):>9,} in "
+        f"{int(result['statements']):>4} statement(s), {result['total_s']:6.1f} s total; "
+        f"longest lock hold {result['longest_lock_hold_s']:6.3f} s "
+        f"(median {result['median_lock_hold_s']:.3f} s); "
+        f"selecting keys took {result['key_select_total_s']:.1f} s; "
+        f"reader max {result['reader_max_ms']:7.1f} ms (p99 {result['reader_p99_ms']:6.1f}, "
+        f"median {result['reader_median_ms']:5.1f}, {int(result['reader_queries'])} reads); "
+        f"writer on old rows waited up to {result['writer_max_wait_ms']:7.1f} ms",
+        flush=True,
+    )
 
-    django.setup()
-    from django.db import connection, models, transaction
-    from django.utils import timezone
 
-    from opsconsole.retention import delete_in_batches
+def bench_model() -> Any:
+    """An unmanaged model over TABLE, for the ORM's deletes."""
+    from django.db import models
 
     class BenchMetric(models.Model):
         name = models.TextField()
@@ -223,34 +187,35 @@ def main() -> int:
         def __str__(self) -> str:
             return f"{self.name} {self.recorded_at}"
 
-    dsn = connection.get_connection_params()
-    dsn_str = " ".join(
-        f"{k}={v}" for k, v in dsn.items() if k in {"dbname", "user", "host", "port", "password"}
-    )
-    print(
-        f"PostgreSQL {connection.cursor().connection.info.server_version}; "
-        f"{OLD_ROWS:,} old + {RECENT_ROWS:,} recent rows, deleting rows older than 7 days"
-    )
+    return BenchMetric
 
-    def batched(on_commit: Any) -> int:
-        cutoff = timezone.now() - timezone.timedelta(days=7)
-        return delete_in_batches(
-            BenchMetric.objects.filter(recorded_at__lt=cutoff), progress=lambda n: on_commit()
-        )
 
-    def single(on_commit: Any) -> int:
-        cutoff = timezone.now() - timezone.timedelta(days=7)
+def deleters(model: Any) -> dict[str, Callable[[Callable[[], None]], int]]:
+    """The three ways to delete the old rows, by label; each calls `on_commit` after every
+    transaction it commits and returns how many rows it deleted."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from opsconsole.retention import delete_in_batches
+
+    def old_rows() -> Any:
+        return model.objects.filter(recorded_at__lt=timezone.now() - timedelta(days=7))
+
+    def batched(on_commit: Callable[[], None]) -> int:
+        return delete_in_batches(old_rows(), progress=lambda n: on_commit())
+
+    def single(on_commit: Callable[[], None]) -> int:
         with transaction.atomic():
-            deleted, _ = BenchMetric.objects.filter(recorded_at__lt=cutoff).delete()
+            deleted, _ = old_rows().delete()
         on_commit()
-        return deleted
+        return int(deleted)
 
-    def subselect(on_commit: Any) -> int:
+    def subselect(on_commit: Callable[[], None]) -> int:
         # One statement per batch that picks its own keys: no key list travels to Python.
-        cutoff = timezone.now() - timezone.timedelta(days=7)
+        cutoff = timezone.now() - timedelta(days=7)
         sql = (
             f"DELETE FROM {TABLE} WHERE id IN (SELECT id FROM {TABLE} "  # noqa: S608
-            "WHERE recorded_at < %s ORDER BY recorded_at LIMIT 10000)"
+            f"WHERE recorded_at < %s ORDER BY recorded_at LIMIT {BATCH})"
         )
         total = 0
         while True:
@@ -259,17 +224,18 @@ def main() -> int:
                 deleted = cursor.rowcount
             on_commit()
             total += deleted
-            if deleted < 10_000:
+            if deleted < BATCH:
                 return total
 
-    try:
-        ours = run_case("ops console (batches of 10,000)", dsn_str, batched)
-        peer = run_case("peer (one DELETE, as the seed)", dsn_str, single)
-        variant = run_case("variant: DELETE ... IN (SELECT ... LIMIT)", dsn_str, subselect)
-    finally:
-        connection.close()
-        drop_database(admin_url, name)
-    assert ours["deleted"] == peer["deleted"] == variant["deleted"] == OLD_ROWS, (ours, peer)
+    return {
+        "ops console (batches of 10,000)": batched,
+        "peer (one DELETE, as the seed)": single,
+        "variant: DELETE ... IN (SELECT ... LIMIT)": subselect,
+    }
+
+
+def compare(ours: dict[str, float], peer: dict[str, float]) -> bool:
+    """Print the peer's figures against ours; whether our longest lock hold is within budget."""
     print(
         "ratios (peer / ops console): longest lock hold "
         f"{peer['longest_lock_hold_s'] / ours['longest_lock_hold_s']:.0f}x, "
@@ -282,7 +248,38 @@ def main() -> int:
         f"longest single statement lock hold {ours['longest_lock_hold_s']:.3f} s "
         f"({'under' if ok else 'OVER'} the 1 s budget)"
     )
-    return 0 if ok else 1
+    return ok
+
+
+def main() -> int:
+    with scratch_database("bench") as db, tempfile.TemporaryDirectory() as var_dir:
+        if db.engine != "PostgreSQL":
+            print("bench_maintenance: needs PostgreSQL, set DATABASE_URL=postgres://...; not run")
+            return 0
+        os.environ.update(app_env(db.url, var_dir, OPS_DB_CONN_MAX_AGE="0"))
+        import django
+
+        django.setup()
+        from django.db import connection
+
+        params = connection.get_connection_params()
+        dsn = " ".join(
+            f"{k}={v}"
+            for k, v in params.items()
+            if k in {"dbname", "user", "host", "port", "password"}
+        )
+        print(
+            f"PostgreSQL {connection.cursor().connection.info.server_version}; "
+            f"{OLD_ROWS:,} old + {RECENT_ROWS:,} recent rows, deleting rows older than 7 days"
+        )
+        try:
+            results = [
+                run_case(label, dsn, delete) for label, delete in deleters(bench_model()).items()
+            ]
+        finally:
+            connection.close()
+    assert all(r["deleted"] == OLD_ROWS for r in results), results
+    return 0 if compare(results[0], results[1]) else 1
 
 
 if __name__ == "__main__":

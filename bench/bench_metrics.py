@@ -35,6 +35,7 @@ from bench.harness import (  # noqa: E402
     Gunicorn,
     ScratchDatabase,
     app_env,
+    cpu_seconds,
     median_ms,
     scratch_database,
     start_gunicorn,
@@ -162,29 +163,15 @@ def start_server(
     )  # fmt: skip
 
 
-def _server_cpu(proc: subprocess.Popen[bytes]) -> float:
-    """CPU seconds (user + system) used so far by gunicorn's worker processes."""
-    import psutil
-
-    total = 0.0
-    for child in psutil.Process(proc.pid).children():
-        try:
-            times = child.cpu_times()
-            total += times.user + times.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
 def measure(pool: Any, server: Gunicorn, seconds: float) -> tuple[float, float]:
     """(requests/s, server CPU seconds per request) over one run."""
     proc, port = server.process, server.port
-    cpu = _server_cpu(proc)
+    cpu = cpu_seconds(proc.pid, children_only=True)  # gunicorn's workers
     until = time.monotonic() + seconds
     start = time.monotonic()
     done = sum(pool.map(_client, [(port, until)] * CLIENTS))
     elapsed = time.monotonic() - start
-    return done / elapsed, (_server_cpu(proc) - cpu) / max(1, done)
+    return done / elapsed, (cpu_seconds(proc.pid, children_only=True) - cpu) / max(1, done)
 
 
 def bench_gunicorn(env: dict[str, str]) -> dict[str, dict[str, float]]:
@@ -501,76 +488,106 @@ def load_minutes(end: datetime) -> int:
     return minutes * SERIES
 
 
-def bench_chart() -> dict[str, list[float]]:
-    from django.db import connection
-    from django.db.models import Avg, Max, Min
-    from django.db.models.functions import TruncHour
+CHART_METRIC = "route_response_time_p95_ms"
 
-    from metrics.models import PerformanceMetric
-    from metrics.rollups import chart, roll_up_hours
+
+def bench_chart() -> dict[str, list[float]]:
+    """A 30-day chart of SERIES routes: ours from the hourly rollups against an on-the-fly
+    GROUP BY over the raw minute rows."""
+    from django.db import connection
 
     end = datetime.now(tz=UTC).replace(minute=0, second=0, microsecond=0)
-    t = time.perf_counter()
-    rows = load_minutes(end)
-    print(f"  loaded {rows:,} minute rows in {time.perf_counter() - t:.1f} s", flush=True)
-    t = time.perf_counter()
-    roll_up_hours(end - timedelta(days=DAYS), end)
-    print(f"  hourly rollup of 30 days took {time.perf_counter() - t:.1f} s", flush=True)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE metrics_performancemetric; ANALYZE metrics_metricrollup")
-    wanted = [
-        ("route_response_time_p95_ms", f"api/v1/resource{i}/<int:pk>/", "") for i in range(SERIES)
-    ]
     start = end - timedelta(days=DAYS)
-    ours, raw, cpu = [], [], []
-    keys = [w[1] for w in wanted]
+    keys = [f"api/v1/resource{i}/<int:pk>/" for i in range(SERIES)]
+    _chart_data(start, end)
     if connection.vendor == "postgresql":
         # Just written, before autovacuum has marked the pages all-visible: the index-only
         # scan still visits the heap. Then as autovacuum leaves it (PostgreSQL >= 13 vacuums
         # insert-only tables too), which is what a chart of older days reads.
-        fresh = []
-        for _ in range(15):
-            t = time.perf_counter()
-            chart("route_response_time_p95_ms", keys, start, end)
-            fresh.append(time.perf_counter() - t)
+        fresh, _, _ = _time_chart(keys, start, end)
         print(f"  ours, rollups not yet vacuumed: {median_ms(fresh)}")
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE metrics_metricrollup")
-    for _ in range(15):
+    ours, cpu, points = _time_chart(keys, start, end)
+    raw, raw_points = _time_raw_chart(keys, start, end)
+    print(f"  ours (hourly rollups, vacuumed): {points} points; {median_ms(ours)}")
+    if connection.vendor == "postgresql":
+        print(f"    PostgreSQL's own {_chart_plan(keys, start, end)[-1].strip()}")
+    print(f"    of which CPU time in this process: {median_ms(cpu)}")
+    print(f"  on-the-fly GROUP BY over raw rows: {raw_points} points; {median_ms(raw)}")
+    return {"ours": ours, "raw": raw}
+
+
+def _chart_data(start: datetime, end: datetime) -> None:
+    """30 days of minute rows for SERIES routes, rolled up into hours, analysed."""
+    from django.db import connection
+
+    from metrics.rollups import roll_up_hours
+
+    t = time.perf_counter()
+    rows = load_minutes(end)
+    print(f"  loaded {rows:,} minute rows in {time.perf_counter() - t:.1f} s", flush=True)
+    t = time.perf_counter()
+    roll_up_hours(start, end)
+    print(f"  hourly rollup of 30 days took {time.perf_counter() - t:.1f} s", flush=True)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE metrics_performancemetric; ANALYZE metrics_metricrollup")
+
+
+def _time_chart(
+    keys: list[str], start: datetime, end: datetime, rounds: int = 15
+) -> tuple[list[float], list[float], int]:
+    """Our chart `rounds` times: (wall seconds, this process's CPU seconds, points)."""
+    from metrics.rollups import chart
+
+    wall, cpu = [], []
+    for _ in range(rounds):
         t, c = time.perf_counter(), time.process_time()
-        data = chart("route_response_time_p95_ms", keys, start, end)
-        ours.append(time.perf_counter() - t)
+        data = chart(CHART_METRIC, keys, start, end)
+        wall.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
-    points = sum(len(v["t"]) for v in data.values())
-    for _ in range(3):
+    return wall, cpu, sum(len(v["t"]) for v in data.values())
+
+
+def _time_raw_chart(
+    keys: list[str], start: datetime, end: datetime, rounds: int = 3
+) -> tuple[list[float], int]:
+    """The peer's chart, hourly aggregates over the raw rows, `rounds` times: (seconds,
+    points)."""
+    from django.db.models import Avg, Max, Min
+    from django.db.models.functions import TruncHour
+
+    from metrics.models import PerformanceMetric
+
+    wall = []
+    for _ in range(rounds):
         t = time.perf_counter()
         result = list(
             PerformanceMetric.objects.filter(
-                metric="route_response_time_p95_ms",
-                key__in=[w[1] for w in wanted],
-                recorded_at__gte=start,
-                recorded_at__lt=end,
+                metric=CHART_METRIC, key__in=keys, recorded_at__gte=start, recorded_at__lt=end
             )
             .annotate(bucket=TruncHour("recorded_at", tzinfo=UTC))
             .values("key", "bucket")
             .annotate(avg=Avg("value"), lo=Min("value"), hi=Max("value"))
             .order_by("key", "bucket")
         )
-        raw.append(time.perf_counter() - t)
-    print(f"  ours (hourly rollups, vacuumed): {points} points; {median_ms(ours)}")
-    if connection.vendor == "postgresql":
-        from django.test.utils import CaptureQueriesContext
+        wall.append(time.perf_counter() - t)
+    return wall, len(result)
 
-        with CaptureQueriesContext(connection) as captured:
-            chart("route_response_time_p95_ms", keys, start, end)
-        with connection.cursor() as cursor:
-            cursor.execute("EXPLAIN (ANALYZE) " + captured.captured_queries[-1]["sql"])
-            plan = [row[0] for row in cursor.fetchall()]
-        print(f"    PostgreSQL's own {plan[-1].strip()}")
-    print(f"    of which CPU time in this process: {median_ms(cpu)}")
-    print(f"  on-the-fly GROUP BY over raw rows: {len(result)} points; {median_ms(raw)}")
-    return {"ours": ours, "raw": raw}
+
+def _chart_plan(keys: list[str], start: datetime, end: datetime) -> list[str]:
+    """EXPLAIN ANALYZE of our chart's last query (PostgreSQL)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from metrics.rollups import chart
+
+    with CaptureQueriesContext(connection) as captured:
+        chart(CHART_METRIC, keys, start, end)
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE) " + captured.captured_queries[-1]["sql"])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def bench_overhead(env: dict[str, str]) -> None:

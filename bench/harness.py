@@ -1,5 +1,6 @@
-"""What the benchmarks share: the environment of the processes they start, a throwaway
-database, gunicorn on a free port (the tests' helper) and the statistics they print.
+"""What the benchmarks share: the environment of the processes they start, the PostgreSQL
+server and throwaway databases, gunicorn on a free port (the tests' helper), the CPU and
+memory of the processes they measure, and the statistics they print.
 
 Benchmarks run as scripts (`python bench/bench_x.py`); importing this module puts the project
 root on sys.path first, so `from bench.harness import ...` is their first project import.
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psutil
@@ -36,15 +38,19 @@ __all__ = [
     "ROOT",
     "Gunicorn",
     "MemorySampler",
+    "PostgresServer",
     "ScratchDatabase",
     "app_env",
+    "cpu_seconds",
     "error_project",
     "free_port",
     "manage",
     "median_ms",
     "percentile_ms",
+    "postgres_server",
     "scratch_database",
     "start_gunicorn",
+    "timed_manage",
 ]
 
 
@@ -68,6 +74,53 @@ def app_env(database_url: str, var_dir: str | Path, **extra: str) -> dict[str, s
     return env
 
 
+@dataclass(frozen=True)
+class PostgresServer:
+    """The PostgreSQL server a benchmark makes its databases on: `url` names any database on
+    it; the others are reached by name."""
+
+    url: str
+
+    def url_of(self, name: str) -> str:
+        return urlunsplit(urlsplit(self.url)._replace(path="/" + name))
+
+    def connect(self, name: str = "postgres", **kwargs: Any) -> Any:
+        """A psycopg connection to database `name` (autocommit, as CREATE DATABASE needs)."""
+        import psycopg
+
+        return psycopg.connect(self.url_of(name), autocommit=True, **kwargs)
+
+    def create(self, name: str) -> None:
+        """A new, empty database `name`, replacing one of that name."""
+        self.drop(name)
+        with self.connect() as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+
+    def drop(self, *names: str) -> None:
+        with self.connect() as conn:
+            for name in names:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def client_env(self) -> dict[str, str]:
+        """os.environ with the server in PG* variables, for pg_dump, pgbench and the like."""
+        parts = urlsplit(self.url)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env.update(
+            PGHOST=parts.hostname or "127.0.0.1",
+            PGPORT=str(parts.port or 5432),
+            PGUSER=parts.username or "postgres",
+        )
+        if parts.password:
+            env["PGPASSWORD"] = parts.password  # bench only; the console itself uses a PGPASSFILE
+        return env
+
+
+def postgres_server() -> PostgresServer | None:
+    """The server DATABASE_URL points at, if it is PostgreSQL."""
+    url = os.environ.get("DATABASE_URL", "")
+    return PostgresServer(url) if url.startswith(("postgres://", "postgresql://")) else None
+
+
 @dataclass
 class ScratchDatabase:
     """A database made for one benchmark run: its URL and whether it is PostgreSQL."""
@@ -84,30 +137,41 @@ class ScratchDatabase:
 def scratch_database(suffix: str) -> Iterator[ScratchDatabase]:
     """A new, empty database, dropped afterwards.
 
-    PostgreSQL when DATABASE_URL points at it (a database named after it plus `suffix`, made
-    through the server's `postgres` database), else an SQLite file in a temporary directory.
+    PostgreSQL when DATABASE_URL points at it (a database named after it plus `suffix`),
+    else an SQLite file in a temporary directory.
     """
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
+    server = postgres_server()
+    if server is None:
         folder = tempfile.mkdtemp(prefix=f"bench-{suffix}-")
         try:
             yield ScratchDatabase(f"sqlite:///{folder}/bench.sqlite3", "SQLite")
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         return
-    import psycopg
-
-    parts = urlsplit(url)
-    name = f"{parts.path.lstrip('/') or 'ops'}_{suffix}"
-    server = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+    name = f"{urlsplit(server.url).path.lstrip('/') or 'ops'}_{suffix}"
+    server.create(name)
     try:
-        yield ScratchDatabase(urlunsplit(parts._replace(path="/" + name)), "PostgreSQL")
+        yield ScratchDatabase(server.url_of(name), "PostgreSQL")
     finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        server.drop(name)
+
+
+def cpu_seconds(pid: int, children_only: bool = False) -> float:
+    """User + system CPU time so far of a process and all its descendants (or only of its
+    descendants); processes that are gone count nothing."""
+    try:
+        root = psutil.Process(pid)
+        processes = root.children(recursive=True) + ([] if children_only else [root])
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def percentile_ms(values: list[float], q: float) -> float:
@@ -130,6 +194,13 @@ def manage(env: dict[str, str], *args: str) -> str:
     if out.returncode:
         raise SystemExit(f"manage.py {' '.join(args)} failed: {out.stderr[-2000:]}")
     return out.stdout
+
+
+def timed_manage(env: dict[str, str], *args: str) -> tuple[float, str]:
+    """`manage(env, *args)` and its wall time in seconds: (seconds, stdout)."""
+    start = time.perf_counter()
+    out = manage(env, *args)
+    return time.perf_counter() - start, out
 
 
 def error_project(env: dict[str, str], name: str, quotas: str) -> tuple[str, str]:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl
 
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -57,16 +59,28 @@ def _error(exc: IngestError) -> HttpResponse:
 
 
 def _key_from_request(request: HttpRequest) -> str | None:
-    key = request.GET.get("sentry_key")
-    if key:
-        return key
+    return request.GET.get("sentry_key") or _key_from_headers(request.META)
+
+
+def _key_from_headers(meta: Mapping[str, Any]) -> str | None:
     for header in ("HTTP_X_SENTRY_AUTH", "HTTP_AUTHORIZATION"):
-        value = request.META.get(header, "")
+        value = meta.get(header, "")
         if value:
             found = parse_auth_header(value).get("sentry_key")
             if found:
                 return found
     return None
+
+
+def _key_from_environ(environ: Mapping[str, Any]) -> str | None:
+    """As _key_from_request, from the raw WSGI environ (the last `sentry_key` in the query
+    string, as request.GET.get answers, then the headers)."""
+    query = environ.get("QUERY_STRING", "")
+    if query:
+        keys = [v for k, v in parse_qsl(query, keep_blank_values=True) if k == "sentry_key"]
+        if keys and keys[-1]:
+            return keys[-1]
+    return _key_from_headers(environ)
 
 
 def _read_body(request: HttpRequest, limits: Limits) -> bytes:
@@ -108,21 +122,46 @@ def _lookup_key(project_id: int, key: str) -> ProjectKey | None:
     return found
 
 
+def _plausible(project_id: int, key: str) -> bool:
+    """Whether `key` could be one of our keys (no NUL bytes, no bigints for the database)."""
+    return bool(_KEY_SHAPE.fullmatch(key)) and 0 < project_id < 2**63
+
+
+def _unknown(project_id: int, key: str) -> IngestError:
+    # One answer for "no such project" and "wrong key", with the DSN as we understood it.
+    return IngestError(403, f"unknown project or key (DSN seen as <key {key[:8]!r}…>/{project_id})")
+
+
 def _authenticate(project_id: int, key: str | None) -> ProjectKey:
     if not key:
         raise IngestError(403, "no sentry_key: send X-Sentry-Auth, ?sentry_key= or a dsn header")
-    # Refuse what cannot be one of our keys before the database sees it (NUL bytes, bigints).
-    found = (
-        _lookup_key(project_id, key)
-        if _KEY_SHAPE.fullmatch(key) and 0 < project_id < 2**63
-        else None
-    )
+    found = _lookup_key(project_id, key) if _plausible(project_id, key) else None
     if found is None:
-        # One answer for "no such project" and "wrong key", with the DSN as we understood it.
-        raise IngestError(
-            403, f"unknown project or key (DSN seen as <key {key[:8]!r}…>/{project_id})"
-        )
+        raise _unknown(project_id, key)
     return found
+
+
+def refuse_early(environ: Mapping[str, Any], project_id: int) -> HttpResponse | None:
+    """The answer to an SDK post this process can refuse from its raw WSGI environ alone, or
+    None when the request must go the whole way. Refused here, without a query and before
+    the body is read: a key that cannot be one of ours, a key the key cache knows is unknown,
+    and a project whose quota refusal is still in force (quotas.blocked). A client that
+    ignores 403s and Retry-After then costs a dictionary lookup, not a Django request; the
+    key cache's KEY_CACHE_SECONDS still bounds how long a revoked or new key is misjudged."""
+    if environ.get("REQUEST_METHOD") != "POST":
+        return None
+    key = _key_from_environ(environ)
+    if not key:
+        return None  # an envelope may name its DSN in its first line
+    if not _plausible(project_id, key):
+        return _error(_unknown(project_id, key))
+    cached = _KEYS.get((project_id, key))
+    if cached is None or time.monotonic() - cached[0] >= KEY_CACHE_SECONDS:
+        return None
+    if cached[1] is None:
+        return _error(_unknown(project_id, key))
+    refusal = quotas.blocked(cached[1].project)
+    return _refused(refusal) if refusal is not None else None
 
 
 def _ingest(

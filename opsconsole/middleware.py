@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from opsconsole.clientip import client_ip
 from opsconsole.context import reset_request_context, set_request_context
 
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
+SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 
 
 class RequestContextMiddleware:
@@ -25,7 +25,7 @@ class RequestContextMiddleware:
         # standalone's WSGI handler clears it too, earlier; a host's WSGI handler does not.
         sentry_sdk.get_isolation_scope().clear()
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
-        request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id  # type: ignore[attr-defined]
         tokens = set_request_context(request_id, client_ip(request))
         try:

@@ -1,20 +1,28 @@
 """The WSGI application: Django's handler, with a short path for error ingest.
 
 An SDK's POST to /api/<id>/envelope/ or /store/ is machine-to-machine: no session, CSRF,
-login, messages or static files apply to it, and sentry-sdk's per-request WSGI scope (which
-our own error capture installed then) cost 0.35 ms of the ~2.2 ms of web CPU per ingested
-event (measured with capture off and on, same run). Together with the other ingest changes of
-27 Nov 2026, web CPU per accepted event fell from 2.26 to 1.48 ms (docs/PERFORMANCE.md).
+login, messages or static files apply to it, and sentry-sdk's per-request WSGI scope is a
+measurable share of the web CPU per ingested event (docs/PERFORMANCE.md, Error ingest).
 What still applies, applies here too: host validation (ALLOWED_HOSTS), the request id,
 request metrics, Django's request signals (database connection hygiene) and its exception
 handling (a bug is logged, captured as our own error, and answered 500). A deployment that
 takes /api/ out of OPS_MAINTENANCE_EXEMPT_PATHS gets the full stack.
+
+A post this process already knows to refuse (a key that cannot be ours or that the key cache
+knows is unknown, a project whose quota refusal is in force) is answered from the raw environ,
+before a Django request is built: a client that ignores 403s and Retry-After is the one that
+sends most, and each of its requests should cost as little as possible (docs/PERFORMANCE.md,
+Hostile ingest). Such an answer carries the request id and is counted in the request metrics
+like any other; nothing in it needs the database, so no request signal is sent.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import time
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -23,12 +31,15 @@ import sentry_sdk
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler, get_script_name
 from django.http import HttpRequest, HttpResponse
+from django.http.request import split_domain_port, validate_host
 from django.urls import resolve, set_script_prefix
 
 import opsconsole.celery  # noqa: F401  (the standalone project's Celery app)
+from opsconsole.middleware import SAFE_REQUEST_ID
 from opsconsole.startup import refuse_unsafe_start
 
-INGEST_PATH = re.compile(r"/api/[0-9]{1,19}/(?:envelope|store)/\Z")
+INGEST_PATH = re.compile(r"/api/([0-9]{1,19})/(envelope|store)/\Z")
+logger = logging.getLogger("opsconsole.metrics")
 
 
 class OpsWSGIHandler(WSGIHandler):
@@ -36,7 +47,9 @@ class OpsWSGIHandler(WSGIHandler):
         super().__init__()
         from django.conf import settings
 
+        from errors.views import refuse_early
         from metrics.middleware import RequestMetricsMiddleware
+        from metrics.recorder import recorder
         from opsconsole.middleware import RequestContextMiddleware
 
         self.ingest_fast_path = any(
@@ -45,9 +58,19 @@ class OpsWSGIHandler(WSGIHandler):
             for prefix in settings.OPS_MAINTENANCE_EXEMPT_PATHS
         )
         chain: Any = convert_exception_to_response(_dispatch)
+        self.record_request: Callable[..., None] | None = None
         if "metrics.middleware.RequestMetricsMiddleware" in settings.MIDDLEWARE:
             chain = convert_exception_to_response(RequestMetricsMiddleware(chain))
+            self.record_request = recorder.record_request
         self.ingest_chain = convert_exception_to_response(RequestContextMiddleware(chain))
+        self.refuse_early = refuse_early
+        # Early refusals validate Host as HttpRequest.get_host does in the plain case; when a
+        # setting makes that more than a header lookup, every post takes the Django path.
+        self.early_hosts: list[str] | None = (
+            None if settings.USE_X_FORWARDED_HOST or settings.DEBUG else settings.ALLOWED_HOSTS
+        )
+        # The metrics route of each endpoint, as the resolver names it for the middleware.
+        self.routes = {e: str(resolve(f"/api/1/{e}/").route) for e in ("envelope", "store")}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         # Our own error capture (errors/capture.py) puts each request's data on its event
@@ -55,9 +78,50 @@ class OpsWSGIHandler(WSGIHandler):
         # user) is cleared before the next one starts, so it never reaches another request's
         # event: 1 us, where forking a scope per request costs 7-10 us.
         sentry_sdk.get_isolation_scope().clear()
-        if self.ingest_fast_path and INGEST_PATH.match(environ.get("PATH_INFO", "")):
+        if self.ingest_fast_path and (ingest := INGEST_PATH.match(environ.get("PATH_INFO", ""))):
+            started = time.perf_counter()
+            refused = (
+                self.refuse_early(environ, int(ingest[1])) if self._plain_host(environ) else None
+            )
+            if refused is not None:
+                return self._refused(environ, start_response, refused, ingest[2], started)
             return self._ingest(environ, start_response)
         return super().__call__(environ, start_response)
+
+    def _plain_host(self, environ: dict[str, Any]) -> bool:
+        """Whether the request's Host is one ALLOWED_HOSTS allows (else the Django path
+        answers it, 400)."""
+        if self.early_hosts is None:
+            return False
+        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+        domain, _ = split_domain_port(host)
+        return bool(domain) and validate_host(domain, self.early_hosts)
+
+    def _refused(
+        self,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        response: HttpResponse,
+        endpoint: str,
+        started: float,
+    ) -> Any:
+        """Answer a refusal decided from the environ alone (errors.views.refuse_early): no
+        Django request, middleware or signal, but the request id and the metrics every request
+        gets."""
+        incoming = environ.get("HTTP_X_REQUEST_ID", "")
+        response["X-Request-ID"] = incoming if SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        start_response(f"{response.status_code} {response.reason_phrase}", list(response.items()))
+        # The body, not the response: closing a Django response sends request_finished, and
+        # this request never started one.
+        content = [response.content]
+        if self.record_request is not None:
+            try:
+                duration = time.perf_counter() - started
+                status = response.status_code
+                self.record_request(self.routes[endpoint], "POST", status, duration, 0, 0.0, [])
+            except Exception:
+                logger.warning("could not record request metrics", exc_info=True)
+        return content
 
     def _ingest(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         # WSGIHandler.__call__, minus the middleware stack.

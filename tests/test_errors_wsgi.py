@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 def call(
-    app: Any, method: str, path: str, body: bytes = b"", **headers: str
+    app: Any, method: str, path: str, body: bytes = b"", **headers: Any
 ) -> tuple[int, dict[str, str], bytes]:
     environ = {
         "REQUEST_METHOD": method,
@@ -48,7 +48,8 @@ def call(
     try:
         content = b"".join(result)
     finally:
-        result.close()  # as a WSGI server does: Django's request_finished
+        if hasattr(result, "close"):
+            result.close()  # as a WSGI server does: Django's request_finished
     return started["status"], started["headers"], content
 
 
@@ -155,3 +156,90 @@ def test_an_unknown_host_is_refused_on_the_short_path_too(project: Any) -> None:
     )
     assert status == 400
     assert not InboxEvent.objects.exists()
+
+
+class SignalCount:
+    """Counts Django's request_started: sent for every request that builds a Django request."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, **kwargs: Any) -> None:
+        self.count += 1
+
+    def __enter__(self) -> SignalCount:
+        from django.core.signals import request_started
+
+        request_started.connect(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from django.core.signals import request_started
+
+        request_started.disconnect(self)
+
+
+@pytest.mark.usefixtures("metrics_prefix")
+def test_it_refuses_a_project_over_its_quota_from_the_environ_with_the_same_answer(
+    project: Any,
+) -> None:
+    proj, key = project
+    proj.rate_limit_per_minute = 1
+    proj.save()
+    post = f"/api/{proj.pk}/envelope/"
+    auth = auth_header(key)
+    with override_settings(REDIS_URL=""):
+        assert (
+            call(application, "POST", post, envelope_bytes(make_event()), HTTP_X_SENTRY_AUTH=auth)[
+                0
+            ]
+            == 200
+        )
+        status, through_django, _ = call(
+            application, "POST", post, envelope_bytes(make_event()), HTTP_X_SENTRY_AUTH=auth
+        )
+        assert status == 429  # counted, refused, and remembered by this process
+        garbage = io.BytesIO(b"\xff" * 50_000)
+        with SignalCount() as started:
+            raw: dict[str, Any] = {"wsgi.input": garbage, "CONTENT_LENGTH": "50000"}
+            status, headers, content = call(
+                application, "POST", post, HTTP_X_SENTRY_AUTH=auth,
+                HTTP_X_REQUEST_ID="req-early-1234", **raw,
+            )  # fmt: skip
+    assert status == 429
+    assert started.count == 0  # no Django request was built
+    assert garbage.tell() == 0  # its body was never read (the server discards it)
+    assert "quota exceeded: 1 events per minute" in json.loads(content)["detail"]
+    assert headers["X-Request-ID"] == "req-early-1234"
+    for name in ("Retry-After", "Access-Control-Allow-Origin", "Content-Type"):
+        assert headers[name] == through_django[name]
+    assert headers["X-Sentry-Rate-Limits"].endswith(":error;default:project:rate_limit")
+    assert recorder.flush()
+    totals = get_store().totals()
+    assert totals[request_field("api/<int:project_id>/envelope/", "POST", "4xx", "n")] == 2
+
+
+def test_it_refuses_a_key_it_knows_is_wrong_from_the_environ(project: Any) -> None:
+    proj, _ = project
+    wrong = {"HTTP_X_SENTRY_AUTH": auth_header("1" * 32)}
+    body = json.dumps(make_event()).encode()
+    with SignalCount() as started:
+        first = call(application, "POST", f"/api/{proj.pk}/store/", body, **wrong)
+        again = call(application, "POST", f"/api/{proj.pk}/store/", body, **wrong)
+        shapeless = call(
+            application, "POST", f"/api/{proj.pk}/store/", body, QUERY_STRING="sentry_key=%00"
+        )
+    assert first[0] == again[0] == shapeless[0] == 403
+    assert first[2] == again[2]
+    assert started.count == 1  # only the first asked the database
+
+
+def test_an_early_refusal_still_validates_the_host(project: Any) -> None:
+    proj, _ = project
+    wrong = {"HTTP_X_SENTRY_AUTH": auth_header("2" * 32)}
+    body = json.dumps(make_event()).encode()
+    assert call(application, "POST", f"/api/{proj.pk}/store/", body, **wrong)[0] == 403
+    status, _, _ = call(
+        application, "POST", f"/api/{proj.pk}/store/", body, HTTP_HOST="evil.example.com", **wrong
+    )
+    assert status == 400
