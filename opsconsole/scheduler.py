@@ -123,7 +123,8 @@ class OpsScheduler(DatabaseScheduler):
         if not mine:
             logger.info("Scheduler: %s was sent by another beat", entry.name)
             return
-        super().apply_entry(entry, producer)
+        # By keyword: sentry-sdk's beat integration wraps this method as (scheduler, entry).
+        super().apply_entry(entry, producer=producer)
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         delay = super().tick(*args, **kwargs)

@@ -61,10 +61,10 @@ class SimulatedHost:
         self.web: Gunicorn | None = None
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
-    def spawn(self, kind: str, argv: list[str]) -> None:
+    def spawn(self, kind: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         with open(self.root / f"{self.name}-{kind}.log", "ab") as log:
             self.processes[kind] = subprocess.Popen(
-                argv, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+                argv, env=env or self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
             )
 
     def start_web(self) -> None:
@@ -79,7 +79,10 @@ class SimulatedHost:
 
     def start_beat(self) -> None:
         argv = [sys.executable, "-m", "celery", "-A", "opsconsole", "beat", "--loglevel=INFO"]
-        self.spawn("beat", [*argv, "--pidfile=", f"--schedule={self.root / self.name}.db"])
+        # As deployed: our own error capture on, whose sentry-sdk integration wraps beat's
+        # scheduler methods (a scheduler that breaks their call shape stops beat).
+        env = {**self.env, "OPS_ERRORS_CAPTURE": "1"}
+        self.spawn("beat", [*argv, "--pidfile=", f"--schedule={self.root / self.name}.db"], env)
 
     def stop(self, kind: str, sig: int = signal.SIGTERM) -> None:
         if kind == "web":
