@@ -33,8 +33,6 @@ from metrics.rollups import series
 from opsconsole import charts
 from opsconsole.periods import PERIODS
 
-# A host with no sample for this many sampling intervals is flagged missing.
-MISSING_AFTER_INTERVALS = 3
 # Hosts are discovered among the samples of the last ... (raw samples are kept 7 days).
 HOST_DISCOVERY = timedelta(days=7)
 CHART_WIDTH, CHART_HEIGHT = 560, 170
@@ -58,11 +56,6 @@ class Viewer:
 
     def may(self, perm: str) -> bool:
         return bool(self.request.user.has_perm(perm))
-
-
-def collect_interval() -> float:
-    """Seconds between host samples (OPS_HOST_SAMPLE_INTERVAL: one sampler per host)."""
-    return float(settings.OPS_HOST_SAMPLE_INTERVAL)
 
 
 # Uptime over a period this long or longer is computed once per health run (it reads a month
@@ -222,8 +215,8 @@ def latest_sample_per_host() -> list[tuple[str, datetime]]:
 
 
 def hosts_card(now: datetime) -> dict[str, Any]:
-    """Each host's latest sample; a host silent for 3 sampling intervals is flagged missing."""
-    interval = collect_interval()
+    """Each host's latest sample; a host silent for OPS_HOST_MISSING_AFTER is flagged missing
+    (the same limit the missing-host alert uses, metrics.hosts)."""
     last_seen = {h: at for h, at in latest_sample_per_host() if at >= now - HOST_DISCOVERY}
     latest = Q()
     for host, at in last_seen.items():
@@ -246,7 +239,7 @@ def hosts_card(now: datetime) -> dict[str, Any]:
                 "load": row.load_1,
                 "last_seen": row.recorded_at,
                 "age_seconds": age,
-                "missing": age > MISSING_AFTER_INTERVALS * interval,
+                "missing": age > settings.OPS_HOST_MISSING_AFTER,
             }
         )
     return {

@@ -63,15 +63,6 @@ def event_page(issue: Issue, raw: str | None) -> dict[str, Any]:
 class Bar:
     start: datetime
     count: int | None  # None: before the oldest kept event, when older ones were removed
-    x: float
-    height: float
-
-    @property
-    def y(self) -> float:
-        return STRIP_HEIGHT - self.height
-
-
-STRIP_WIDTH, STRIP_HEIGHT = 480, 48
 
 
 def _floor(at: datetime, step: timedelta) -> datetime:
@@ -98,16 +89,11 @@ def frequency(
         .values_list("bucket", "n")
     )
     kept_since = _kept_since(issue)
-    width = STRIP_WIDTH / buckets
-    top = max(counts.values(), default=0) or 1
     bars = []
     for i in range(buckets):
         start = first + step * i
         known = kept_since is None or start + step > kept_since
-        n = counts.get(start, 0) if known else None
-        bars.append(
-            Bar(start, n, i * width, 0 if not n else max(1.0, n / top * (STRIP_HEIGHT - 2)))
-        )
+        bars.append(Bar(start, counts.get(start, 0) if known else None))
     counted = [(b.start, b.count) for b in bars if b.count is not None]
     total = sum(counts.values())
     end = first + step * buckets
@@ -126,9 +112,6 @@ def frequency(
         ),
         "total": total,
         "peak": max(counts.values(), default=0),
-        "bar_width": max(width - 1, 1),
-        "width": STRIP_WIDTH,
-        "height": STRIP_HEIGHT,
         "partial": any(b.count is None for b in bars),
     }
 

@@ -35,7 +35,6 @@ CONSOLE_APPS = (
     "maintenance",
     "alerts",
     "queues",
-    "deploys",
     "django_celery_beat",
     "django_celery_results",
 )
