@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.db import models
-from django.db.models import Count, Q
 from django.utils import timezone
 
 
@@ -33,17 +30,6 @@ class HealthCheck(models.Model):
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.status}"
 
 
-class ComponentResultQuerySet(models.QuerySet["ComponentResult"]):
-    def uptime(self, since: timedelta) -> dict[str, float]:
-        """Percent of runs in the window where each component did not fail."""
-        rows = (
-            self.filter(created_at__gte=timezone.now() - since)
-            .values("component")
-            .annotate(total=Count("id"), ok=Count("id", filter=~Q(status=Status.FAIL)))
-        )
-        return {r["component"]: 100.0 * r["ok"] / r["total"] for r in rows if r["total"]}
-
-
 class ComponentResult(models.Model):
     """One component's outcome within a run, kept apart for fast uptime queries."""
 
@@ -53,8 +39,6 @@ class ComponentResult(models.Model):
     status = models.CharField(max_length=4, choices=Status.choices)
     duration_ms = models.FloatField()
     output = models.TextField(blank=True, default="")
-
-    objects = ComponentResultQuerySet.as_manager()
 
     class Meta:
         indexes = [models.Index(fields=["component", "created_at"])]

@@ -130,12 +130,17 @@ def _transition(component: str, status: str, output: str, now: datetime) -> str 
     return state.status if changed else None
 
 
-def uptime() -> dict[str, dict[str, float]]:
-    """{component: {"24h": %, "7d": %, "30d": %}} from the stored history."""
-    table: dict[str, dict[str, float]] = {}
+def uptime(now: datetime | None = None) -> dict[str, dict[str, float | None]]:
+    """{component: {"24h": %, "7d": %, "30d": %}}: up time over the time some run vouches for
+    (health.uptime; time with no run is unknown, not up). None: no run in that window."""
+    from health.uptime import per_component
+
+    now = now or timezone.now()
+    table: dict[str, dict[str, float | None]] = {}
     for label, window in UPTIME_WINDOWS.items():
-        for component, percent in ComponentResult.objects.uptime(window).items():
-            table.setdefault(component, {})[label] = round(percent, 3)
+        for component, measured in per_component(now - window, now).items():
+            percent = measured.percent
+            table.setdefault(component, {})[label] = None if percent is None else round(percent, 3)
     return table
 
 

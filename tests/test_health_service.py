@@ -80,15 +80,21 @@ def test_a_component_failing_on_its_first_run_is_announced(only_switch: Any, cau
 
 
 @pytest.mark.django_db
-def test_uptime_is_computed_from_the_history(only_switch: Any) -> None:
-    for status in ("pass", "pass", "fail", "pass"):
+def test_uptime_is_computed_from_the_history_with_unchecked_time_unknown(
+    only_switch: Any, settings: Any
+) -> None:
+    settings.OPS_HEALTH_CHECK_INTERVAL = 60.0  # a run vouches for at most two intervals
+    now = timezone.now()
+    for minutes_ago, status in ((10, "pass"), (8, "fail"), (6, "pass")):
         only_switch["status"] = status
-        services.perform_health_check()
-    old = services.perform_health_check()
-    ComponentResult.objects.filter(run=old).update(created_at=timezone.now() - timedelta(days=3))
-    table = services.uptime()
-    assert table["switch"]["24h"] == 75.0
-    assert table["switch"]["7d"] == 80.0
+        run = services.perform_health_check()
+        at = now - timedelta(minutes=minutes_ago)
+        ComponentResult.objects.filter(run=run).update(created_at=at)
+        HealthCheck.objects.filter(pk=run.pk).update(created_at=at)
+    table = services.uptime(now)
+    # Up 2 + 2 minutes, down 2: the 4 minutes since the last run, and all before, are unknown.
+    assert table["switch"]["24h"] == pytest.approx(66.667, abs=0.01)
+    assert table["switch"]["30d"] == pytest.approx(66.667, abs=0.01)
 
 
 @pytest.mark.django_db
